@@ -1,0 +1,4 @@
+//! The async Starling MQTT client.
+//!
+//! Not implemented yet: this crate is a placeholder so the workspace layout matches the design
+//! (see the project's `ARCHITECTURE.md`). It exports nothing.

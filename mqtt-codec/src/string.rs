@@ -1,0 +1,160 @@
+//! UTF-8 encoded strings as MQTT defines them.
+
+use bytes::Bytes;
+use std::{fmt, ops::Deref};
+
+/// The longest string MQTT can carry: a two-byte length prefix.
+pub const MAX_STRING_LEN: usize = u16::MAX as usize;
+
+/// Why a string is not a valid MQTT UTF-8 string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StringError {
+    /// Longer than 65,535 bytes.
+    #[error("string longer than 65535 bytes")]
+    TooLong,
+    /// Contains U+0000 (v5 [MQTT-1.5.4-2], v3.1.1 [MQTT-1.5.3-2]).
+    #[error("string contains U+0000")]
+    ContainsNull,
+    /// Not well-formed UTF-8 (v5 [MQTT-1.5.4-1], v3.1.1 [MQTT-1.5.3-1]).
+    #[error("string is not well-formed UTF-8")]
+    InvalidUtf8,
+}
+
+/// An MQTT UTF-8 encoded string: well-formed UTF-8, no U+0000, at most 65,535 bytes.
+///
+/// Backed by [`Bytes`], so strings decoded from a packet share the packet's buffer. Cloning is
+/// cheap. Dereferences to `str`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct MqttStr(Bytes);
+
+impl MqttStr {
+    /// The empty string.
+    pub const fn empty() -> MqttStr {
+        MqttStr(Bytes::new())
+    }
+
+    /// Validates `bytes` as an MQTT string without copying.
+    pub fn from_bytes(bytes: Bytes) -> Result<MqttStr, StringError> {
+        validate(&bytes)?;
+        Ok(MqttStr(bytes))
+    }
+
+    /// A validated string from a static `str` (no copy).
+    pub fn from_static(s: &'static str) -> Result<MqttStr, StringError> {
+        MqttStr::from_bytes(Bytes::from_static(s.as_bytes()))
+    }
+
+    /// Wraps bytes the caller has already validated.
+    pub(crate) fn from_validated(bytes: Bytes) -> MqttStr {
+        MqttStr(bytes)
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        // Invariant: the bytes were validated as UTF-8 when the value was built. Re-checking here
+        // costs a scan; `from_utf8` on already-valid data cannot fail, so fall back to "" which
+        // is unreachable in practice and never panics.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The underlying bytes.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// Consumes the string, returning its bytes.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+/// Checks the rules of v5 §1.5.4 / v3.1.1 §1.5.3.
+pub(crate) fn validate(bytes: &[u8]) -> Result<(), StringError> {
+    if bytes.len() > MAX_STRING_LEN {
+        return Err(StringError::TooLong);
+    }
+    let s = std::str::from_utf8(bytes).map_err(|_| StringError::InvalidUtf8)?;
+    if s.as_bytes().contains(&0) {
+        return Err(StringError::ContainsNull);
+    }
+    Ok(())
+}
+
+impl TryFrom<&str> for MqttStr {
+    type Error = StringError;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        MqttStr::from_bytes(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
+impl TryFrom<String> for MqttStr {
+    type Error = StringError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        MqttStr::from_bytes(Bytes::from(s))
+    }
+}
+
+impl Deref for MqttStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for MqttStr {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for MqttStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for MqttStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for MqttStr {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for MqttStr {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_null_and_bad_utf8() {
+        // v5 [MQTT-1.5.4-2], v3.1.1 [MQTT-1.5.3-2]
+        assert_eq!(MqttStr::try_from("a\0b"), Err(StringError::ContainsNull));
+        // v5 [MQTT-1.5.4-1], v3.1.1 [MQTT-1.5.3-1]: surrogate halves are not well-formed.
+        assert_eq!(
+            MqttStr::from_bytes(Bytes::from_static(&[0xED, 0xA0, 0x80])),
+            Err(StringError::InvalidUtf8)
+        );
+        let long = "x".repeat(MAX_STRING_LEN + 1);
+        assert_eq!(MqttStr::try_from(long.as_str()), Err(StringError::TooLong));
+    }
+
+    #[test]
+    fn keeps_bom_and_dereferences() {
+        // v5 [MQTT-1.5.4-3], v3.1.1 [MQTT-1.5.3-3]: a leading BOM is kept, not stripped.
+        let s = MqttStr::try_from("\u{FEFF}abc").unwrap();
+        assert_eq!(s.as_bytes().len(), 6);
+        assert!(s.starts_with('\u{FEFF}'));
+        assert_eq!(s, "\u{FEFF}abc");
+    }
+}
