@@ -1,0 +1,115 @@
+//! Application messages as the session hands them over and takes them in.
+
+use bytes::Bytes;
+use starling_codec::{PacketId, Publish, PublishProperties, QoS, QosPid, TopicName};
+use std::{
+    num::NonZeroU32,
+    time::{Duration, Instant},
+};
+
+/// An application message, independent of any connection: no packet id, no topic alias, no
+/// subscription identifiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The topic.
+    pub topic: TopicName,
+    /// The payload (shared, never copied during fan-out).
+    pub payload: Bytes,
+    /// The QoS it was published with.
+    pub qos: QoS,
+    /// The RETAIN flag it was published with.
+    pub retain: bool,
+    /// MQTT 5 properties passed through unchanged to subscribers (payload format, content type,
+    /// response topic, correlation data, user properties). `message_expiry_interval` is
+    /// recomputed from `expires_at` on every delivery; `topic_alias` and
+    /// `subscription_identifiers` are per connection and ignored here.
+    pub properties: PublishProperties,
+    /// When the message expires (from its Message Expiry Interval at receipt).
+    pub expires_at: Option<Instant>,
+}
+
+impl Message {
+    /// A message with no properties and no expiry.
+    pub fn new(topic: TopicName, payload: Bytes, qos: QoS, retain: bool) -> Message {
+        Message {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties: PublishProperties::default(),
+            expires_at: None,
+        }
+    }
+
+    /// The message carried by a received PUBLISH whose topic is resolved (alias applied).
+    pub fn from_publish(now: Instant, publish: Publish) -> Message {
+        let mut properties = publish.properties;
+        let expires_at = properties
+            .message_expiry_interval
+            .map(|secs| now + Duration::from_secs(u64::from(secs)));
+        properties.topic_alias = None;
+        properties.subscription_identifiers = Vec::new();
+        Message {
+            topic: publish.topic,
+            payload: publish.payload,
+            qos: publish.qos_pid.qos(),
+            retain: publish.retain,
+            properties,
+            expires_at,
+        }
+    }
+
+    /// Whether the message has expired at `now`.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// The remaining expiry interval in whole seconds, rounded up (v5 [MQTT-3.3.2-6]: the
+    /// interval sent is the received value minus the time spent waiting).
+    pub fn remaining_expiry(&self, now: Instant) -> Option<u32> {
+        self.expires_at.map(|at| {
+            let left = at.saturating_duration_since(now);
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            u32::try_from(secs).unwrap_or(u32::MAX)
+        })
+    }
+
+    /// The PUBLISH that carries this message, without alias, DUP false.
+    pub(crate) fn to_publish(
+        &self,
+        now: Instant,
+        qos: QoS,
+        packet_id: PacketId,
+        retain: bool,
+        subscription_identifiers: &[NonZeroU32],
+    ) -> Publish {
+        let mut properties = self.properties.clone();
+        properties.topic_alias = None;
+        properties.message_expiry_interval = self.remaining_expiry(now);
+        properties.subscription_identifiers = subscription_identifiers.to_vec();
+        Publish {
+            dup: false,
+            qos_pid: QosPid::new(qos, packet_id),
+            retain,
+            topic: self.topic.clone(),
+            payload: self.payload.clone(),
+            properties,
+        }
+    }
+}
+
+/// How one message is to be delivered to one subscriber (computed by the broker from the
+/// matching subscriptions).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeliveryOptions {
+    /// The maximum QoS granted by the matching subscriptions; the message is downgraded to it.
+    pub qos: QoS,
+    /// Retain As Published: keep the message's RETAIN flag (otherwise it is cleared,
+    /// v3.1.1 [MQTT-3.3.1-9], v5 [MQTT-3.3.1-12]).
+    pub retain_as_published: bool,
+    /// The message is a retained message sent because of a new subscription: RETAIN stays set
+    /// (v3.1.1 [MQTT-3.3.1-8], v5 [MQTT-3.3.1-9]).
+    pub from_retained: bool,
+    /// Subscription identifiers of all matching subscriptions (v5 [MQTT-3.3.4-3]).
+    pub subscription_identifiers: Vec<NonZeroU32>,
+}

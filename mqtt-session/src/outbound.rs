@@ -1,0 +1,263 @@
+//! Outbound QoS 1/2 flows: packet identifiers, the peer's Receive Maximum quota, and resend on
+//! resume (v5 §4.3, §4.4, §4.9).
+
+use starling_codec::{Packet, PacketId, PubRel, Publish, QoS, ReasonCode};
+use std::collections::HashMap;
+
+/// Where an outbound QoS > 0 message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum OutboundStage {
+    /// QoS 1 PUBLISH sent, waiting for PUBACK.
+    AwaitingPubAck,
+    /// QoS 2 PUBLISH sent, waiting for PUBREC.
+    AwaitingPubRec,
+    /// PUBREL sent, waiting for PUBCOMP (the PUBLISH is never resent, v5 [MQTT-4.3.3-6]).
+    AwaitingPubComp,
+}
+
+/// An unacknowledged outbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InflightPublish {
+    /// The PUBLISH as first sent: full topic, no alias, DUP clear.
+    pub publish: Publish,
+    /// The stage of its flow.
+    pub stage: OutboundStage,
+}
+
+/// What an acknowledgement did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AckOutcome {
+    /// The flow finished: the message is delivered (or refused with `reason`).
+    Completed {
+        packet_id: PacketId,
+        reason: ReasonCode,
+    },
+    /// PUBREC accepted: send this PUBREL.
+    SendPubRel(PubRel),
+    /// No flow with that id in that stage.
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Outbound {
+    inflight: HashMap<u16, (u64, InflightPublish)>,
+    seq: u64,
+    next_id: PacketId,
+    /// The peer's Receive Maximum: the send quota (v5 [MQTT-4.9.0-1]).
+    receive_maximum: u16,
+}
+
+impl Outbound {
+    pub(crate) fn new(next_id: PacketId) -> Outbound {
+        Outbound {
+            inflight: HashMap::new(),
+            seq: 0,
+            next_id,
+            receive_maximum: u16::MAX,
+        }
+    }
+
+    pub(crate) fn set_receive_maximum(&mut self, max: u16) {
+        self.receive_maximum = max.max(1);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Whether another QoS > 0 PUBLISH may be sent (v5 [MQTT-4.9.0-2], [MQTT-3.3.4-7],
+    /// [MQTT-3.3.4-9]).
+    pub(crate) fn has_quota(&self) -> bool {
+        self.inflight.len() < usize::from(self.receive_maximum)
+    }
+
+    pub(crate) fn next_id(&self) -> PacketId {
+        self.next_id
+    }
+
+    /// An identifier not used by any inflight message nor by `also_used` (v5 [MQTT-2.2.1-3],
+    /// [MQTT-2.2.1-4]); `None` when all 65,535 are taken.
+    pub(crate) fn allocate_id(&mut self, also_used: impl Fn(PacketId) -> bool) -> Option<PacketId> {
+        let mut id = self.next_id;
+        for _ in 0..u16::MAX {
+            if !self.inflight.contains_key(&id.get()) && !also_used(id) {
+                self.next_id = id.next();
+                return Some(id);
+            }
+            id = id.next();
+        }
+        None
+    }
+
+    /// Records a QoS > 0 PUBLISH that is being sent.
+    pub(crate) fn insert(&mut self, publish: Publish) {
+        let Some(id) = publish.qos_pid.packet_id() else {
+            return;
+        };
+        let stage = match publish.qos_pid.qos() {
+            QoS::ExactlyOnce => OutboundStage::AwaitingPubRec,
+            _ => OutboundStage::AwaitingPubAck,
+        };
+        self.seq += 1;
+        self.inflight
+            .insert(id.get(), (self.seq, InflightPublish { publish, stage }));
+    }
+
+    fn remove_if(&mut self, id: PacketId, stage: OutboundStage) -> bool {
+        if self
+            .inflight
+            .get(&id.get())
+            .is_some_and(|(_, f)| f.stage == stage)
+        {
+            self.inflight.remove(&id.get());
+            return true;
+        }
+        false
+    }
+
+    pub(crate) fn on_puback(&mut self, id: PacketId, reason: ReasonCode) -> AckOutcome {
+        // v5 [MQTT-4.3.2-3]: unacknowledged until PUBACK; [MQTT-4.4.0-2]: an error code also
+        // ends the flow.
+        if self.remove_if(id, OutboundStage::AwaitingPubAck) {
+            AckOutcome::Completed {
+                packet_id: id,
+                reason,
+            }
+        } else {
+            AckOutcome::Unknown
+        }
+    }
+
+    pub(crate) fn on_pubrec(&mut self, id: PacketId, reason: ReasonCode) -> AckOutcome {
+        let Some((_, flow)) = self.inflight.get_mut(&id.get()) else {
+            return AckOutcome::Unknown;
+        };
+        match flow.stage {
+            OutboundStage::AwaitingPubRec if reason.is_error() => {
+                // v5 [MQTT-4.4.0-2]: refused; never retransmitted.
+                self.inflight.remove(&id.get());
+                AckOutcome::Completed {
+                    packet_id: id,
+                    reason,
+                }
+            }
+            // v5 [MQTT-4.3.3-4]: answer PUBREC with PUBREL; a duplicate PUBREC gets it again.
+            OutboundStage::AwaitingPubRec | OutboundStage::AwaitingPubComp => {
+                flow.stage = OutboundStage::AwaitingPubComp;
+                AckOutcome::SendPubRel(PubRel::new(id))
+            }
+            OutboundStage::AwaitingPubAck => AckOutcome::Unknown,
+        }
+    }
+
+    pub(crate) fn on_pubcomp(&mut self, id: PacketId, reason: ReasonCode) -> AckOutcome {
+        if self.remove_if(id, OutboundStage::AwaitingPubComp) {
+            AckOutcome::Completed {
+                packet_id: id,
+                reason,
+            }
+        } else {
+            AckOutcome::Unknown
+        }
+    }
+
+    /// The packets to resend on session resume, in original order: PUBLISH with DUP set, or
+    /// PUBREL (v5 [MQTT-4.4.0-1], v3.1.1 [MQTT-4.4.0-1]).
+    pub(crate) fn resend(&self) -> Vec<Packet> {
+        let mut flows: Vec<_> = self.inflight.values().collect();
+        flows.sort_by_key(|(seq, _)| *seq);
+        flows
+            .into_iter()
+            .filter_map(|(_, f)| {
+                let id = f.publish.qos_pid.packet_id()?;
+                Some(match f.stage {
+                    OutboundStage::AwaitingPubComp => Packet::PubRel(PubRel::new(id)),
+                    _ => {
+                        let mut p = f.publish.clone();
+                        p.dup = true;
+                        Packet::Publish(p)
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// The inflight flows in send order (for persistence).
+    pub(crate) fn snapshot(&self) -> Vec<InflightPublish> {
+        let mut flows: Vec<_> = self.inflight.values().collect();
+        flows.sort_by_key(|(seq, _)| *seq);
+        flows.into_iter().map(|(_, f)| f.clone()).collect()
+    }
+
+    /// Restores flows from a snapshot.
+    pub(crate) fn restore(&mut self, flows: Vec<InflightPublish>) {
+        for f in flows {
+            if let Some(id) = f.publish.qos_pid.packet_id() {
+                self.seq += 1;
+                self.inflight.insert(id.get(), (self.seq, f));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use starling_codec::{QosPid, TopicName};
+
+    fn publish(id: u16, qos: QoS) -> Publish {
+        let pid = PacketId::new(id).unwrap();
+        Publish::new(
+            TopicName::from_static("t").unwrap(),
+            QosPid::new(qos, pid),
+            Bytes::new(),
+        )
+    }
+
+    #[test]
+    fn ids_skip_those_in_use_and_wrap() {
+        let mut o = Outbound::new(PacketId::new(65534).unwrap());
+        o.insert(publish(65535, QoS::AtLeastOnce));
+        assert_eq!(o.allocate_id(|_| false).unwrap().get(), 65534);
+        // 65535 is inflight, so the next is 1 after wrapping, unless 1 is used elsewhere.
+        assert_eq!(o.allocate_id(|id| id.get() == 1).unwrap().get(), 2);
+    }
+
+    #[test]
+    fn qos2_flow_and_duplicate_pubrec() {
+        let mut o = Outbound::new(PacketId::new(1).unwrap());
+        o.insert(publish(1, QoS::ExactlyOnce));
+        let id = PacketId::new(1).unwrap();
+        assert_eq!(o.on_puback(id, ReasonCode::Success), AckOutcome::Unknown);
+        assert!(matches!(
+            o.on_pubrec(id, ReasonCode::Success),
+            AckOutcome::SendPubRel(_)
+        ));
+        assert!(matches!(
+            o.on_pubrec(id, ReasonCode::Success),
+            AckOutcome::SendPubRel(_)
+        ));
+        // v5 [MQTT-4.3.3-6]: after PUBREL only PUBREL is resent.
+        assert_eq!(o.resend(), vec![Packet::PubRel(PubRel::new(id))]);
+        assert!(matches!(
+            o.on_pubcomp(id, ReasonCode::Success),
+            AckOutcome::Completed { .. }
+        ));
+        assert_eq!(o.len(), 0);
+    }
+
+    #[test]
+    fn quota_follows_receive_maximum() {
+        let mut o = Outbound::new(PacketId::new(1).unwrap());
+        o.set_receive_maximum(2);
+        o.insert(publish(1, QoS::AtLeastOnce));
+        assert!(o.has_quota());
+        o.insert(publish(2, QoS::ExactlyOnce));
+        assert!(!o.has_quota());
+        // v5 [MQTT-4.4.0-2]: a PUBREC error ends the flow and frees quota.
+        o.on_pubrec(PacketId::new(2).unwrap(), ReasonCode::QuotaExceeded);
+        assert!(o.has_quota());
+    }
+}

@@ -1,0 +1,126 @@
+//! Outbound delivery of application messages to the client.
+
+use super::{ServerError, ServerPhase, ServerSession};
+use crate::{alias::AliasUse, message::DeliveryOptions, Message, QueuedMessage};
+use starling_codec::{Packet, PacketId, ProtocolVersion, QoS, TopicName};
+use std::time::Instant;
+
+/// What [`ServerSession::deliver`] did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// Encoded for sending (QoS 1/2 under this packet id).
+    Sent(Option<PacketId>),
+    /// Waiting in the session queue for send quota (or for the connection).
+    Queued,
+    /// Too large for the client's Maximum Packet Size: discarded and treated as sent
+    /// (v5 [MQTT-3.1.2-25]).
+    Discarded,
+    /// Expired before it could be sent.
+    Expired,
+    /// QoS 0 message while not connected: dropped.
+    Dropped,
+}
+
+impl ServerSession {
+    /// Delivers `message` to this client with `options` computed from its matching
+    /// subscriptions: QoS downgraded to the subscription's, RETAIN per retain-as-published,
+    /// subscription identifiers attached, topic alias applied, the client's Receive Maximum
+    /// respected (over quota, QoS 1/2 messages wait in the session queue), the message expiry
+    /// counted down, oversize messages discarded.
+    pub fn deliver(
+        &mut self,
+        now: Instant,
+        message: Message,
+        options: DeliveryOptions,
+    ) -> Result<Delivery, ServerError> {
+        if message.is_expired(now) {
+            return Ok(Delivery::Expired);
+        }
+        // v5 [MQTT-3.3.4-2]: never above the subscription's QoS.
+        let qos = message.qos.min(options.qos);
+        let connected = self.phase == ServerPhase::Connected;
+        if qos == QoS::AtMostOnce {
+            if !connected {
+                return Ok(Delivery::Dropped);
+            }
+            return Ok(self.send_publish(now, &message, &options, QoS::AtMostOnce));
+        }
+        if !connected || !self.outbound.has_quota() || !self.queued.is_empty() {
+            if self.queued.len() >= self.config.max_queued_messages {
+                return Err(ServerError::QueueFull);
+            }
+            self.queued.push_back(QueuedMessage { message, options });
+            return Ok(Delivery::Queued);
+        }
+        Ok(self.send_publish(now, &message, &options, qos))
+    }
+
+    /// Sends queued messages while there is quota (v5 [MQTT-4.9.0-2]); expired ones are dropped.
+    pub(super) fn drain_queue(&mut self, now: Instant) {
+        while self.phase == ServerPhase::Connected && self.outbound.has_quota() {
+            let Some(q) = self.queued.pop_front() else {
+                break;
+            };
+            if q.message.is_expired(now) {
+                continue;
+            }
+            let qos = q.message.qos.min(q.options.qos);
+            if let Delivery::Sent(None) = self.send_publish(now, &q.message, &q.options, qos) {
+                if qos != QoS::AtMostOnce {
+                    // Identifiers exhausted: keep it for later.
+                    self.queued.push_front(q);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn send_publish(
+        &mut self,
+        now: Instant,
+        message: &Message,
+        options: &DeliveryOptions,
+        qos: QoS,
+    ) -> Delivery {
+        let packet_id = if qos == QoS::AtMostOnce {
+            PacketId::from(std::num::NonZeroU16::MIN)
+        } else {
+            match self.outbound.allocate_id(|_| false) {
+                Some(id) => id,
+                None => return Delivery::Sent(None),
+            }
+        };
+        // v3.1.1 [MQTT-3.3.1-8], [MQTT-3.3.1-9]; v5 [MQTT-3.3.1-12], [MQTT-3.3.1-13].
+        let retain = options.from_retained || (options.retain_as_published && message.retain);
+        let ids: &[std::num::NonZeroU32] = if self.version.is_v5() {
+            &options.subscription_identifiers
+        } else {
+            &[]
+        };
+        let publish = message.to_publish(now, qos, packet_id, retain, ids);
+        // v5 [MQTT-3.1.2-24], [MQTT-3.1.2-25]: too large for the client: discard, behave as sent.
+        let fits = publish
+            .encoded_len(self.version)
+            .is_ok_and(|n| n <= self.peer_max_packet_size as usize);
+        if !fits {
+            return Delivery::Discarded;
+        }
+        let mut wire = publish.clone();
+        if self.version == ProtocolVersion::V5 {
+            match self.outbound_aliases.assign(&publish.topic) {
+                AliasUse::None => {}
+                AliasUse::Establish(a) => wire.properties.topic_alias = Some(a),
+                AliasUse::Reuse(a) => {
+                    wire.properties.topic_alias = Some(a);
+                    wire.topic = TopicName::empty();
+                }
+            }
+        }
+        if qos != QoS::AtMostOnce {
+            self.outbound.insert(publish);
+        }
+        self.send(Packet::Publish(wire));
+        Delivery::Sent((qos != QoS::AtMostOnce).then_some(packet_id))
+    }
+}
