@@ -3,6 +3,9 @@
 //!
 //! - [`ServerSession`]: the server side of one client connection. The broker feeds it bytes
 //!   and decides policy (authentication, routing, session storage).
+//! - [`ClientSession`]: the client side of a connection: keep-alive pings, QoS flows with
+//!   packet-id allocation and the server's receive-maximum quota, exactly-once inbound QoS 2,
+//!   topic aliases, resend on session resume.
 //! - [`SessionState`]: the persistable part of a session, given up with `into_state` and taken
 //!   back on resume, so reconnect, takeover and restart are one code path.
 //!
@@ -39,6 +42,7 @@
 
 mod alias;
 mod auth;
+mod client;
 mod message;
 mod outbound;
 mod server;
@@ -46,6 +50,10 @@ mod state;
 mod timer;
 
 pub use auth::{AuthMethod, AuthStep};
+pub use client::{
+    ClientCloseReason, ClientConfig, ClientError, ClientEvent, ClientPhase, ClientSession,
+    PublishRequest,
+};
 pub use message::{DeliveryOptions, Message};
 pub use outbound::{InflightPublish, OutboundStage};
 pub use server::{

@@ -31,6 +31,10 @@ impl TimerTable {
         self.deadlines[timer as usize] = None;
     }
 
+    pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
+        self.deadlines[timer as usize]
+    }
+
     pub(crate) fn stop_all(&mut self) {
         self.deadlines = [None; COUNT];
     }
