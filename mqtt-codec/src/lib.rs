@@ -56,6 +56,12 @@ mod string;
 mod topic;
 mod version;
 
+/// Fuzzing entry points, called by the cargo-fuzz targets in `fuzz/` and replayed over the
+/// checked-in corpus by `cargo test`. Not part of the public API.
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use decoder::{Decoder, Role, MAX_PACKET_SIZE};
 pub use error::{DecodeError, EncodeError};
 pub use io::MAX_VARINT;
