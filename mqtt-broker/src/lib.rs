@@ -1,4 +1,7 @@
 //! The embeddable Starling MQTT broker.
 //!
-//! Not implemented yet: this crate is a placeholder so the workspace layout matches the design
-//! (see the project's `ARCHITECTURE.md`). It exports nothing.
+//! Work in progress: only the deterministic core's subscription trie exists so far
+//! ([`core::trie::TopicTrie`]). The runtime, listeners, retained store, sessions, auth and the
+//! `starling broker` command are not implemented yet.
+
+pub mod core;

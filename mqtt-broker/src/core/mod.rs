@@ -1,0 +1,3 @@
+//! The deterministic broker core: no tokio, no I/O, no clock. Driven by inputs carrying `now`.
+
+pub mod trie;
