@@ -183,11 +183,13 @@ impl Writer for BytesMut {
 }
 
 /// A writer that only counts bytes, and notes binary data too long for its two-byte length
-/// prefix so the encoder can refuse it before writing anything.
+/// prefix, or a value too large for a variable byte integer (a Subscription Identifier is a
+/// `NonZeroU32`), so the encoder can refuse it before writing anything.
 #[derive(Default)]
 pub(crate) struct Counter {
     pub(crate) len: usize,
     pub(crate) oversized_binary: bool,
+    pub(crate) oversized_varint: bool,
 }
 
 impl Writer for Counter {
@@ -203,6 +205,7 @@ impl Writer for Counter {
 
     #[inline]
     fn put_varint(&mut self, v: usize) {
+        self.oversized_varint |= v > MAX_VARINT as usize;
         self.len += varint_len(v);
     }
 

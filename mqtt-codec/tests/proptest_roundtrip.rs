@@ -11,8 +11,9 @@ use proptest::{collection::vec, prelude::*, sample::Index};
 use starling_codec::{
     AckProperties, ConnAckProperties, Decoder, EncodeError, Packet, ProtocolVersion,
     PublishProperties, ReasonCode, SubscribeProperties, SubscriptionOptions, UnsubscribeProperties,
-    MAX_PACKET_SIZE,
+    MAX_PACKET_SIZE, MAX_VARINT,
 };
+use std::num::NonZeroU32;
 use strategies::*;
 
 fn encode(p: &Packet, v: ProtocolVersion) -> BytesMut {
@@ -393,6 +394,34 @@ proptest! {
                 let decoded = Packet::decode(target, &mut buf, MAX_PACKET_SIZE).unwrap();
                 prop_assert_eq!(decoded, Some(stripped));
                 prop_assert!(buf.is_empty());
+            }
+        }
+    }
+
+    /// (b) Subscription Identifiers are `NonZeroU32`s but variable byte integers stop at
+    /// 268,435,455: a larger one must be refused, writing nothing, rather than written in five
+    /// bytes that `encoded_len` and the remaining length do not count.
+    #[test]
+    fn out_of_range_subscription_identifier_is_refused(
+        p in publish(ProtocolVersion::V5, true),
+        s in subscribe(ProtocolVersion::V5),
+        id in any::<NonZeroU32>(),
+    ) {
+        let mut p = p;
+        p.properties.subscription_identifiers.push(id);
+        let mut s = s;
+        s.properties.subscription_identifier = Some(id);
+        for packet in [Packet::Publish(p), Packet::Subscribe(s)] {
+            let mut buf = BytesMut::new();
+            let result = packet.encode(ProtocolVersion::V5, &mut buf);
+            if id.get() > MAX_VARINT {
+                prop_assert!(matches!(result, Err(EncodeError::Invalid(_))), "{:?}", result);
+                prop_assert!(buf.is_empty());
+                prop_assert!(packet.encoded_len(ProtocolVersion::V5).is_err());
+            } else {
+                prop_assert_eq!(result, Ok(()));
+                prop_assert_eq!(packet.encoded_len(ProtocolVersion::V5), Ok(buf.len()));
+                round_trip(ProtocolVersion::V5, &packet);
             }
         }
     }

@@ -164,6 +164,13 @@ pub(crate) fn body_len<B: Body>(body: &B, version: ProtocolVersion) -> Result<us
     if c.len > MAX_VARINT as usize {
         return Err(EncodeError::TooLarge(c.len));
     }
+    // Otherwise only a Subscription Identifier (a `NonZeroU32`) can exceed a variable byte
+    // integer; writing it would take a fifth byte the counting pass did not count.
+    if c.oversized_varint {
+        return Err(EncodeError::Invalid(
+            "subscription identifier above 268435455",
+        ));
+    }
     Ok(c.len)
 }
 
