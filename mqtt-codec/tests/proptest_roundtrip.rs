@@ -425,4 +425,47 @@ proptest! {
             }
         }
     }
+
+    /// The encoder refuses (`EncodeError::Invalid`, writing nothing) the two flag combinations
+    /// its decoder rejects as protocol errors, instead of emitting them: Session Present on a
+    /// refused CONNACK (v5 [MQTT-3.2.2-6], v3.1.1 [MQTT-3.2.2-4]; 3.1 has no such flag) and
+    /// No Local on a shared subscription (v5 [MQTT-3.8.3-4]). Everything else round trips.
+    #[test]
+    fn encoder_refuses_what_the_decoder_rejects(
+        (v, connack, subscribe) in version().prop_flat_map(|v| (Just(v), connack(v), subscribe(v))),
+        session_present in any::<bool>(),
+        no_local in vec(any::<bool>(), 4),
+    ) {
+        let mut c = connack;
+        c.session_present = session_present;
+        let refused = session_present
+            && c.reason_code != ReasonCode::Success
+            && v != ProtocolVersion::V3_1;
+        let mut buf = BytesMut::new();
+        let result = Packet::ConnAck(Box::new(c.clone())).encode(v, &mut buf);
+        if refused {
+            prop_assert!(matches!(result, Err(EncodeError::Invalid(_))), "{:?}", result);
+            prop_assert!(buf.is_empty());
+        } else {
+            c.session_present &= v != ProtocolVersion::V3_1;
+            round_trip(v, &Packet::ConnAck(Box::new(c)));
+        }
+
+        if v.is_v5() {
+            let mut s = subscribe;
+            for ((_, options), no_local) in s.filters.iter_mut().zip(&no_local) {
+                options.no_local = *no_local;
+            }
+            let refused = s.filters.iter().any(|(f, o)| o.no_local && f.is_shared());
+            let p = Packet::Subscribe(s);
+            let mut buf = BytesMut::new();
+            let result = p.encode(v, &mut buf);
+            if refused {
+                prop_assert!(matches!(result, Err(EncodeError::Invalid(_))), "{:?}", result);
+                prop_assert!(buf.is_empty());
+            } else {
+                round_trip(v, &p);
+            }
+        }
+    }
 }

@@ -84,6 +84,10 @@ impl Body for ConnAck {
         w: &mut W,
     ) -> Result<(), EncodeError> {
         let session_present = self.session_present && version != ProtocolVersion::V3_1;
+        // v5 [MQTT-3.2.2-6], v3.1.1 [MQTT-3.2.2-4]: a refusal has Session Present 0.
+        if session_present && self.reason_code != ReasonCode::Success {
+            return Err(EncodeError::Invalid("session present on a refused CONNACK"));
+        }
         w.put_u8(u8::from(session_present));
         if version.is_v5() {
             if !self.reason_code.is_valid_for(PacketType::ConnAck) {

@@ -179,6 +179,12 @@ impl Body for Subscribe {
             return Err(unsupported(version, "a subscription identifier"));
         }
         for (filter, options) in &self.filters {
+            // v5 [MQTT-3.8.3-4]: No Local on a shared subscription is a Protocol Error.
+            if options.no_local && filter.is_shared() {
+                return Err(EncodeError::Invalid(
+                    "no local set on a shared subscription",
+                ));
+            }
             w.put_binary(filter.as_mqtt_str().as_bytes());
             w.put_u8(options.encode(version)?);
         }
