@@ -340,12 +340,14 @@ proptest! {
     #[test]
     fn arbitrary_bodies_never_panic(
         first in 0x10..=0xFFu8,
-        body in vec(any::<u8>(), 0..128),
+        body in vec(any::<u8>(), 0..200),
     ) {
-        let mut bytes = vec![first, body.len() as u8];
-        if body.len() >= 128 {
-            bytes = vec![first, 0x80 | (body.len() as u8 & 0x7F), 1];
-        }
+        let n = body.len();
+        let mut bytes = if n < 128 {
+            vec![first, n as u8]
+        } else {
+            vec![first, 0x80 | (n & 0x7F) as u8, (n >> 7) as u8]
+        };
         bytes.extend_from_slice(&body);
         decode_untrusted(&bytes, MAX_PACKET_SIZE);
     }
