@@ -1,0 +1,425 @@
+//! Scenarios in a simulated world: the core driven by inputs with virtual time.
+
+use super::*;
+use bytes::Bytes;
+use starling_codec::{SubscriptionOptions, TopicName, WillProperties};
+
+fn t0() -> Instant {
+    Instant::now()
+}
+
+fn msg(topic: &str, qos: QoS, retain: bool) -> Message {
+    Message::new(
+        TopicName::try_from(topic).unwrap(),
+        Bytes::from_static(b"p"),
+        qos,
+        retain,
+    )
+}
+
+fn sub(filter: &str, qos: QoS) -> Subscription {
+    Subscription {
+        filter: TopicFilter::try_from(filter).unwrap(),
+        options: SubscriptionOptions::new(qos),
+        identifier: None,
+    }
+}
+
+fn req(id: &str, clean: bool) -> ConnectRequest {
+    ConnectRequest {
+        client_id: id.to_owned(),
+        clean_start: clean,
+        will: None,
+    }
+}
+
+fn pid(n: u16) -> PacketId {
+    PacketId::new(n).unwrap()
+}
+
+fn drain(core: &mut Core) -> Vec<Output> {
+    std::iter::from_fn(|| core.poll_output()).collect()
+}
+
+fn connect(
+    core: &mut Core,
+    now: Instant,
+    conn: ConnId,
+    id: &str,
+    clean: bool,
+) -> Option<SessionState> {
+    core.handle(
+        now,
+        Input::Connect {
+            conn,
+            request: req(id, clean),
+        },
+    );
+    match drain(core).pop() {
+        Some(Output::Accept { resume, .. }) => resume,
+        other => panic!("expected accept, got {other:?}"),
+    }
+}
+
+fn subscribe(core: &mut Core, now: Instant, conn: ConnId, subs: Vec<Subscription>) -> Vec<Output> {
+    let n = subs.len();
+    core.handle(
+        now,
+        Input::Subscribe {
+            conn,
+            packet_id: pid(1),
+            subscriptions: subs,
+            denied: vec![None; n],
+        },
+    );
+    drain(core)
+}
+
+fn deliveries(outputs: &[Output]) -> Vec<(ConnId, &Message, &DeliveryOptions)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Deliver {
+                conn,
+                message,
+                options,
+            } => Some((*conn, message, options)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn close(core: &mut Core, now: Instant, conn: ConnId, will: Option<Will>, sei: u32) {
+    core.handle(
+        now,
+        Input::Closed {
+            conn,
+            state: SessionState::default(),
+            will,
+            session_expiry_interval: sei,
+        },
+    );
+}
+
+#[test]
+fn overlapping_subscriptions_deliver_once_at_max_qos_with_all_ids() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, now, 1, "a", true);
+    let mut s1 = sub("x/+", QoS::AtMostOnce);
+    s1.identifier = NonZeroU32::new(7);
+    let mut s2 = sub("x/#", QoS::ExactlyOnce);
+    s2.identifier = NonZeroU32::new(9);
+    subscribe(&mut core, now, 1, vec![s1, s2]);
+    core.handle(
+        now,
+        Input::Publish {
+            from: None,
+            message: msg("x/y", QoS::ExactlyOnce, false),
+        },
+    );
+    let out = drain(&mut core);
+    let d = deliveries(&out);
+    // v5 [MQTT-3.3.4-2], [MQTT-3.3.4-3], [MQTT-3.3.4-4]: one copy, highest QoS, every identifier.
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].2.qos, QoS::ExactlyOnce);
+    let mut ids: Vec<u32> = d[0]
+        .2
+        .subscription_identifiers
+        .iter()
+        .map(|i| i.get())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![7, 9]);
+}
+
+#[test]
+fn no_local_skips_the_publisher() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, now, 1, "a", true);
+    let mut s = sub("t", QoS::AtLeastOnce);
+    s.options.no_local = true;
+    subscribe(&mut core, now, 1, vec![s]);
+    // v5 [MQTT-3.8.3-3]: not sent back to the connection that published it.
+    core.handle(
+        now,
+        Input::Publish {
+            from: Some(1),
+            message: msg("t", QoS::AtLeastOnce, false),
+        },
+    );
+    assert!(deliveries(&drain(&mut core)).is_empty());
+    core.handle(
+        now,
+        Input::Publish {
+            from: None,
+            message: msg("t", QoS::AtLeastOnce, false),
+        },
+    );
+    assert_eq!(deliveries(&drain(&mut core)).len(), 1);
+}
+
+#[test]
+fn retained_messages_follow_retain_handling() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig::default());
+    core.handle(
+        now,
+        Input::Publish {
+            from: None,
+            message: msg("r/1", QoS::AtLeastOnce, true),
+        },
+    );
+    connect(&mut core, now, 1, "a", true);
+    let out = subscribe(&mut core, now, 1, vec![sub("r/#", QoS::AtLeastOnce)]);
+    // SUBACK first, then the retained message flagged as such (v3.1.1 [MQTT-3.3.1-6]).
+    assert!(matches!(out[0], Output::SubAck { .. }));
+    let d = deliveries(&out);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].2.from_retained);
+    // Retain handling 1: only for a new subscription (v5 [MQTT-3.3.1-10]).
+    let mut again = sub("r/#", QoS::AtLeastOnce);
+    again.options.retain_handling = RetainHandling::SendAtSubscribeIfNew;
+    assert!(deliveries(&subscribe(&mut core, now, 1, vec![again])).is_empty());
+    // Retain handling 2: never (v5 [MQTT-3.3.1-11]).
+    let mut never = sub("r/+", QoS::AtLeastOnce);
+    never.options.retain_handling = RetainHandling::DoNotSend;
+    assert!(deliveries(&subscribe(&mut core, now, 1, vec![never])).is_empty());
+    // An empty retained payload clears the topic.
+    let mut clear = msg("r/1", QoS::AtMostOnce, true);
+    clear.payload = Bytes::new();
+    core.handle(
+        now,
+        Input::Publish {
+            from: None,
+            message: clear,
+        },
+    );
+    drain(&mut core);
+    assert!(core.retained().is_empty());
+}
+
+#[test]
+fn takeover_closes_the_old_connection_then_resumes_on_the_new() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, now, 1, "a", false);
+    subscribe(&mut core, now, 1, vec![sub("t", QoS::AtLeastOnce)]);
+    core.handle(
+        now,
+        Input::Connect {
+            conn: 2,
+            request: req("a", false),
+        },
+    );
+    // v5 [MQTT-3.1.4-3]: the existing connection gets DISCONNECT 0x8E.
+    assert_eq!(
+        drain(&mut core),
+        vec![Output::Disconnect {
+            conn: 1,
+            reason: ReasonCode::SessionTakenOver
+        }]
+    );
+    let mut state = SessionState::default();
+    state.inbound_qos2.insert(5);
+    core.handle(
+        now,
+        Input::Closed {
+            conn: 1,
+            state: state.clone(),
+            will: None,
+            session_expiry_interval: u32::MAX,
+        },
+    );
+    match drain(&mut core).as_slice() {
+        [Output::Accept {
+            conn: 2,
+            resume: Some(s),
+            ..
+        }] => assert_eq!(s, &state),
+        other => panic!("{other:?}"),
+    }
+    // Subscriptions survived the takeover.
+    core.handle(
+        now,
+        Input::Publish {
+            from: None,
+            message: msg("t", QoS::AtLeastOnce, false),
+        },
+    );
+    assert_eq!(deliveries(&drain(&mut core))[0].0, 2);
+}
+
+fn will(topic: &str, delay: Option<u32>) -> Will {
+    let mut properties = WillProperties::default();
+    properties.will_delay_interval = delay;
+    Will {
+        topic: TopicName::try_from(topic).unwrap(),
+        payload: Bytes::from_static(b"gone"),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties,
+    }
+}
+
+#[test]
+fn wills_are_published_on_close_after_their_delay_unless_the_client_returns() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, now, 9, "watcher", true);
+    subscribe(&mut core, now, 9, vec![sub("w/#", QoS::AtMostOnce)]);
+
+    connect(&mut core, now, 1, "a", false);
+    close(&mut core, now, 1, Some(will("w/a", None)), 100);
+    assert_eq!(
+        deliveries(&drain(&mut core)).len(),
+        1,
+        "delay 0: published at once"
+    );
+
+    connect(&mut core, now, 2, "b", false);
+    close(&mut core, now, 2, Some(will("w/b", Some(10))), 100);
+    assert!(deliveries(&drain(&mut core)).is_empty());
+    assert_eq!(core.poll_timeout(), Some(now + Duration::from_secs(10)));
+    // v5 [MQTT-3.1.3-9]: a reconnection before the delay cancels it.
+    connect(&mut core, now + Duration::from_secs(5), 3, "b", false);
+    core.handle_timeout(now + Duration::from_secs(10));
+    assert!(deliveries(&drain(&mut core)).is_empty());
+
+    connect(&mut core, now, 4, "c", false);
+    close(&mut core, now, 4, Some(will("w/c", Some(10))), 100);
+    core.handle_timeout(now + Duration::from_secs(9));
+    assert!(deliveries(&drain(&mut core)).is_empty());
+    // v5 [MQTT-3.1.2-8]: published once the delay elapsed.
+    core.handle_timeout(now + Duration::from_secs(10));
+    assert_eq!(deliveries(&drain(&mut core)).len(), 1);
+
+    // The session ending first publishes the will at that moment.
+    connect(&mut core, now, 5, "d", false);
+    close(&mut core, now, 5, Some(will("w/d", Some(60))), 3);
+    core.handle_timeout(now + Duration::from_secs(3));
+    assert_eq!(deliveries(&drain(&mut core)).len(), 1);
+    assert_eq!(core.stats().wills_published, 3);
+}
+
+#[test]
+fn offline_sessions_queue_qos1_until_they_return_or_expire() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig {
+        max_offline_queue: 2,
+        ..CoreConfig::default()
+    });
+    connect(&mut core, now, 1, "a", false);
+    subscribe(&mut core, now, 1, vec![sub("t", QoS::AtLeastOnce)]);
+    close(&mut core, now, 1, None, 60);
+    for qos in [
+        QoS::AtLeastOnce,
+        QoS::AtMostOnce,
+        QoS::AtLeastOnce,
+        QoS::AtLeastOnce,
+    ] {
+        core.handle(
+            now,
+            Input::Publish {
+                from: None,
+                message: msg("t", qos, false),
+            },
+        );
+    }
+    assert_eq!(core.stats().dropped_offline_qos0, 1);
+    assert_eq!(core.stats().dropped_queue_full, 1);
+    let state = connect(&mut core, now + Duration::from_secs(30), 2, "a", false).unwrap();
+    assert_eq!(state.queued.len(), 2);
+    // Expiry: gone after the interval, subscriptions included.
+    close(&mut core, now, 2, None, 60);
+    core.handle_timeout(now + Duration::from_secs(60));
+    assert_eq!(core.session_count(), 0);
+    assert_eq!(core.subscription_count(), 0);
+    assert!(connect(&mut core, now + Duration::from_secs(61), 3, "a", false).is_none());
+}
+
+#[test]
+fn clean_start_discards_the_old_session() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, now, 1, "a", false);
+    subscribe(&mut core, now, 1, vec![sub("t", QoS::AtLeastOnce)]);
+    close(&mut core, now, 1, None, u32::MAX);
+    // v5 [MQTT-3.1.2-4]: Clean Start 1 starts a new session.
+    assert!(connect(&mut core, now, 2, "a", true).is_none());
+    core.handle(
+        now,
+        Input::Publish {
+            from: None,
+            message: msg("t", QoS::AtLeastOnce, false),
+        },
+    );
+    assert!(deliveries(&drain(&mut core)).is_empty());
+}
+
+#[test]
+fn shared_subscriptions_load_balance_and_prefer_online_members() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig::default());
+    for (conn, id) in [(1, "a"), (2, "b"), (3, "c")] {
+        connect(&mut core, now, conn, id, false);
+        subscribe(
+            &mut core,
+            now,
+            conn,
+            vec![sub("$share/g/s/#", QoS::AtLeastOnce)],
+        );
+    }
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        core.handle(
+            now,
+            Input::Publish {
+                from: None,
+                message: msg("s/x", QoS::AtLeastOnce, false),
+            },
+        );
+        let out = drain(&mut core);
+        let d = deliveries(&out);
+        assert_eq!(d.len(), 1, "one member per message");
+        seen.push(d[0].0);
+    }
+    assert_eq!(seen, vec![1, 2, 3, 1, 2, 3]);
+    close(&mut core, now, 2, None, u32::MAX);
+    for _ in 0..4 {
+        core.handle(
+            now,
+            Input::Publish {
+                from: None,
+                message: msg("s/x", QoS::AtLeastOnce, false),
+            },
+        );
+        assert_ne!(deliveries(&drain(&mut core))[0].0, 2);
+    }
+}
+
+#[test]
+fn assigned_client_ids_are_unique() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig::default());
+    let mut ids = std::collections::HashSet::new();
+    for conn in 0..10 {
+        core.handle(
+            now,
+            Input::Connect {
+                conn,
+                request: req("", true),
+            },
+        );
+        match drain(&mut core).pop() {
+            // v5 [MQTT-3.2.2-16]: a new identifier not used by any other session.
+            Some(Output::Accept {
+                client_id,
+                assigned: true,
+                ..
+            }) => assert!(ids.insert(client_id)),
+            other => panic!("{other:?}"),
+        }
+    }
+}
