@@ -49,6 +49,9 @@ mod server;
 mod state;
 mod timer;
 
+#[cfg(test)]
+mod tests;
+
 pub use auth::{AuthMethod, AuthStep};
 pub use client::{
     ClientCloseReason, ClientConfig, ClientError, ClientEvent, ClientPhase, ClientSession,
