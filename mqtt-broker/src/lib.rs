@@ -1,7 +1,16 @@
 //! The embeddable Starling MQTT broker.
 //!
-//! Work in progress: only the deterministic core's subscription trie exists so far
-//! ([`core::trie::TopicTrie`]). The runtime, listeners, retained store, sessions, auth and the
-//! `starling broker` command are not implemented yet.
+//! Work in progress. What exists: the deterministic [`core`] (trie, retained store, sessions,
+//! takeover, wills, expiry, shared groups) and a tokio runtime ([`Broker`] → [`BrokerHandle`])
+//! with TCP listeners, one task per connection driving a `ServerSession`, a router task owning
+//! the core, bounded per-connection outboxes, `$SYS` topics and graceful shutdown. Not yet:
+//! WebSocket, password/ACL files, TOML configuration, the `starling broker` command, durable
+//! storage.
 
 pub mod core;
+mod runtime;
+
+pub use runtime::{
+    Broker, BrokerBuilder, BrokerConfig, BrokerHandle, ConfigError, ListenerConfig, ListenerKind,
+    Metrics,
+};

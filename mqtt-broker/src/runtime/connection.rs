@@ -1,0 +1,296 @@
+//! One task per connection: the socket, a `ServerSession`, and the glue to the router.
+
+use super::{
+    hooks::Hooks,
+    outbox::{ConnMsg, Outbox},
+    router::RouterMsg,
+    ListenerInfo, Metrics, Shared,
+};
+use crate::core::{ConnId, ConnectRequest, Input};
+use bytes::BytesMut;
+use starling_codec::{MqttStr, ReasonCode};
+use starling_session::{Accept, ServerEvent, ServerPhase, ServerSession};
+use std::sync::{atomic::Ordering, Arc};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    sync::mpsc,
+    time::{sleep_until, Instant},
+};
+
+/// Runs one connection to completion.
+pub(crate) async fn run<IO>(io: IO, conn: ConnId, listener: ListenerInfo, shared: Arc<Shared>)
+where
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let metrics = shared.metrics.clone();
+    metrics.connections.fetch_add(1, Ordering::Relaxed);
+    let outbox = Arc::new(Outbox::new(
+        shared.config.max_outbox_qos0,
+        shared.config.max_outbox,
+    ));
+    let router = shared.router.clone();
+    if router
+        .send(RouterMsg::Register {
+            conn,
+            outbox: outbox.clone(),
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut c = Connection {
+        session: ServerSession::new(Instant::now().into_std(), shared.config.session.clone()),
+        conn,
+        listener,
+        router,
+        hooks: shared.hooks.clone(),
+        metrics: metrics.clone(),
+        identity: None,
+        registered_with_core: false,
+        goodbye: BytesMut::new(),
+    };
+    let mut shutdown = shared.shutdown.subscribe();
+    let (mut reader, mut writer) = tokio::io::split(io);
+    let mut rbuf = BytesMut::with_capacity(4096);
+    let mut wbuf = BytesMut::new();
+    let mut shutting_down = false;
+    loop {
+        let deadline = c.session.poll_timeout().map(Instant::from_std);
+        let can_read = c.session.phase() != ServerPhase::AwaitingAccept && wbuf.len() < 1 << 20;
+        tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|down| *down), if !shutting_down => {
+                shutting_down = true;
+                c.session.disconnect(ReasonCode::ServerShuttingDown);
+            }
+            _ = outbox.notified() => {
+                for msg in outbox.drain() {
+                    c.apply(msg, &mut rbuf);
+                }
+            }
+            n = reader.read_buf(&mut rbuf), if can_read => {
+                match n {
+                    Ok(0) | Err(_) => c.session.handle_transport_closed(Instant::now().into_std()),
+                    Ok(n) => {
+                        metrics.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                        c.session.handle_bytes(Instant::now().into_std(), &mut rbuf);
+                    }
+                }
+            }
+            _ = async { sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
+                c.session.handle_timeout(Instant::now().into_std());
+            }
+        }
+        let closed = c.handle_events().await;
+        // One write per wake-up: everything the session encoded since the last one.
+        wbuf.extend_from_slice(&c.goodbye.split());
+        while let Some(bytes) = c.session.poll_transmit() {
+            wbuf.extend_from_slice(&bytes);
+        }
+        if !wbuf.is_empty() {
+            metrics
+                .bytes_sent
+                .fetch_add(wbuf.len() as u64, Ordering::Relaxed);
+            if writer.write_all(&wbuf).await.is_err() {
+                c.session.handle_transport_closed(Instant::now().into_std());
+                c.handle_events().await;
+            }
+            wbuf.clear();
+        }
+        if closed || c.session.phase() == ServerPhase::Closed {
+            let _ = writer.flush().await;
+            let _ = writer.shutdown().await;
+            // Drain the Closed event if the write failure produced it now.
+            c.handle_events().await;
+            break;
+        }
+    }
+    metrics.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+struct Connection {
+    session: ServerSession,
+    conn: ConnId,
+    listener: ListenerInfo,
+    router: mpsc::Sender<RouterMsg>,
+    hooks: Arc<Hooks>,
+    metrics: Arc<Metrics>,
+    identity: Option<super::hooks::Identity>,
+    /// Whether the core knows this connection (it sent Connect); then Closed must follow.
+    registered_with_core: bool,
+    /// Bytes the session queued before it closed (DISCONNECT, CONNACK refusal).
+    goodbye: BytesMut,
+}
+
+impl Connection {
+    fn apply(&mut self, msg: ConnMsg, rbuf: &mut BytesMut) {
+        let now = Instant::now().into_std();
+        match msg {
+            ConnMsg::Accept {
+                client_id,
+                assigned,
+                resume,
+            } => {
+                let mut accept = Accept::new();
+                if assigned {
+                    if let Ok(id) = MqttStr::try_from(&*client_id) {
+                        accept = accept.assign_client_id(id);
+                    }
+                }
+                if let Some(state) = resume {
+                    accept = accept.resume(state);
+                }
+                if let Some(identity) = self.identity.as_mut() {
+                    identity.client_id = client_id.to_string();
+                }
+                if self.session.accept(now, accept).is_ok() {
+                    // Packets sent after CONNECT waited for the accept.
+                    self.session.handle_bytes(now, rbuf);
+                }
+            }
+            ConnMsg::Deliver { message, options } => {
+                if self.session.deliver(now, message, options).is_err() {
+                    self.metrics
+                        .dropped_queue_full
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                self.metrics.messages_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            ConnMsg::SubAck {
+                packet_id,
+                reason_codes,
+            } => {
+                let _ = self.session.sub_ack(packet_id, reason_codes);
+            }
+            ConnMsg::UnsubAck {
+                packet_id,
+                reason_codes,
+            } => {
+                let _ = self.session.unsub_ack(packet_id, Some(reason_codes));
+            }
+            ConnMsg::Disconnect(reason) => self.session.disconnect(reason),
+        }
+    }
+
+    /// Handles session events; returns true once the connection is finished.
+    async fn handle_events(&mut self) -> bool {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                ServerEvent::Connect(info) => {
+                    match self.hooks.authenticate(&info, &self.listener).await {
+                        Ok(identity) => {
+                            tracing::debug!(client_id = %identity.client_id, username = ?identity.username, "authenticated");
+                            self.identity = Some(identity);
+                            self.registered_with_core = true;
+                            let request = ConnectRequest {
+                                client_id: info.client_id.to_string(),
+                                clean_start: info.clean_start,
+                                will: info.will.clone(),
+                            };
+                            self.send_router(Input::Connect {
+                                conn: self.conn,
+                                request,
+                            })
+                            .await;
+                        }
+                        Err(reason) => {
+                            let _ = self.session.reject(reason);
+                        }
+                    }
+                }
+                ServerEvent::Publish { message, packet_id } => {
+                    self.metrics
+                        .messages_received
+                        .fetch_add(1, Ordering::Relaxed);
+                    let allowed = match &self.identity {
+                        Some(id) => self.hooks.authorize_publish(id, &message.topic).await,
+                        None => false,
+                    };
+                    if allowed {
+                        self.send_router(Input::Publish {
+                            from: Some(self.conn),
+                            message,
+                        })
+                        .await;
+                    }
+                    if let Some(id) = packet_id {
+                        // The router owns the message now (in-memory store: acked means routed).
+                        let reason = if allowed {
+                            ReasonCode::Success
+                        } else {
+                            ReasonCode::NotAuthorized
+                        };
+                        let _ = self.session.ack_publish(id, reason);
+                    }
+                }
+                ServerEvent::Subscribe {
+                    packet_id,
+                    subscriptions,
+                    ..
+                } => {
+                    let mut denied = Vec::with_capacity(subscriptions.len());
+                    for sub in &subscriptions {
+                        let ok = match &self.identity {
+                            Some(id) => self.hooks.authorize_subscribe(id, &sub.filter).await,
+                            None => false,
+                        };
+                        denied.push((!ok).then_some(ReasonCode::NotAuthorized));
+                    }
+                    self.send_router(Input::Subscribe {
+                        conn: self.conn,
+                        packet_id,
+                        subscriptions,
+                        denied,
+                    })
+                    .await;
+                }
+                ServerEvent::Unsubscribe { packet_id, filters } => {
+                    self.send_router(Input::Unsubscribe {
+                        conn: self.conn,
+                        packet_id,
+                        filters,
+                    })
+                    .await;
+                }
+                ServerEvent::Closed {
+                    will,
+                    session_expiry_interval,
+                    ..
+                } => {
+                    while let Some(bytes) = self.session.poll_transmit() {
+                        self.goodbye.extend_from_slice(&bytes);
+                    }
+                    if self.registered_with_core {
+                        self.registered_with_core = false;
+                        let session = std::mem::replace(
+                            &mut self.session,
+                            ServerSession::new(Instant::now().into_std(), Default::default()),
+                        );
+                        // Keep the replacement closed too.
+                        self.session
+                            .handle_transport_closed(Instant::now().into_std());
+                        while self.session.poll_event().is_some() {}
+                        let state = session.into_state();
+                        self.send_router(Input::Closed {
+                            conn: self.conn,
+                            state,
+                            will,
+                            session_expiry_interval,
+                        })
+                        .await;
+                    }
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Hands an input to the router; `&mut self` keeps the future `Send` (the session is not
+    /// `Sync`).
+    async fn send_router(&mut self, input: Input) {
+        let _ = self.router.send(RouterMsg::Input(Box::new(input))).await;
+    }
+}
