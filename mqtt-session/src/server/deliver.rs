@@ -2,7 +2,7 @@
 
 use super::{ServerError, ServerPhase, ServerSession};
 use crate::{alias::AliasUse, message::DeliveryOptions, Message, QueuedMessage};
-use starling_codec::{Packet, PacketId, ProtocolVersion, QoS, TopicName};
+use starling_codec::{Packet, PacketId, ProtocolVersion, Publish, QoS, TopicName};
 use std::time::Instant;
 
 /// What [`ServerSession::deliver`] did with a message.
@@ -100,14 +100,18 @@ impl ServerSession {
         };
         let publish = message.to_publish(now, qos, packet_id, retain, ids);
         // v5 [MQTT-3.1.2-24], [MQTT-3.1.2-25]: too large for the client: discard, behave as sent.
-        let fits = publish
-            .encoded_len(self.version)
-            .is_ok_and(|n| n <= self.peer_max_packet_size as usize);
-        if !fits {
+        let max = self.peer_max_packet_size as usize;
+        let fits = |p: &Publish| p.encoded_len(self.version).is_ok_and(|n| n <= max);
+        if !fits(&publish) {
             return Delivery::Discarded;
         }
+        // An alias adds a property (and a reused one may still be longer than a short topic):
+        // use one only if the PUBLISH with the full topic and an alias fits, else the client
+        // would never see the alias established. The alias value does not change the size.
+        let mut probe = publish.clone();
+        probe.properties.topic_alias = Some(std::num::NonZeroU16::MIN);
         let mut wire = publish.clone();
-        if self.version == ProtocolVersion::V5 {
+        if self.version == ProtocolVersion::V5 && fits(&probe) {
             match self.outbound_aliases.assign(&publish.topic) {
                 AliasUse::None => {}
                 AliasUse::Establish(a) => wire.properties.topic_alias = Some(a),

@@ -13,4 +13,6 @@ mod raw;
 
 mod keep_alive;
 mod server_connect;
+mod server_delivery;
 mod server_qos;
+mod server_subscribe;

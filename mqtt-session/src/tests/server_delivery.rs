@@ -1,0 +1,633 @@
+//! Server: outbound delivery of application messages (QoS downgrade, RETAIN, subscription
+//! identifiers, topic aliases, the client's Receive Maximum, message expiry, size limits).
+
+use super::pair::{topic_name, Pair};
+use super::raw::{connect, pid, RawServer};
+use crate::{Accept, Delivery, DeliveryOptions, Message, ServerConfig, ServerError, ServerEvent};
+use bytes::Bytes;
+use starling_codec::{
+    Connect, Packet, PayloadFormat, ProtocolVersion, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
+    ReasonCode, TopicName,
+};
+use std::{
+    num::{NonZeroU16, NonZeroU32},
+    time::Duration,
+};
+
+fn server(version: ProtocolVersion) -> RawServer {
+    RawServer::connected(
+        ServerConfig::default(),
+        connect(version, "c"),
+        Accept::new(),
+    )
+}
+
+fn server_for(c: Connect) -> RawServer {
+    RawServer::connected(ServerConfig::default(), c, Accept::new())
+}
+
+fn message(topic: &'static str, qos: QoS, retain: bool) -> Message {
+    Message::new(topic_name(topic), Bytes::from_static(b"m"), qos, retain)
+}
+
+fn at(qos: QoS) -> DeliveryOptions {
+    DeliveryOptions {
+        qos,
+        ..DeliveryOptions::default()
+    }
+}
+
+fn deliver(raw: &mut RawServer, m: Message, o: DeliveryOptions) -> Delivery {
+    let now = raw.now();
+    raw.session.deliver(now, m, o).unwrap()
+}
+
+fn publishes(out: Vec<Packet>) -> Vec<Publish> {
+    out.into_iter()
+        .map(|p| match p {
+            Packet::Publish(p) => p,
+            other => panic!("expected PUBLISH, got {other:?}"),
+        })
+        .collect()
+}
+
+fn one(raw: &mut RawServer) -> Publish {
+    let mut v = publishes(raw.recv());
+    assert_eq!(v.len(), 1, "{v:?}");
+    v.remove(0)
+}
+
+#[test]
+fn delivery_qos_is_the_minimum_of_message_and_subscription() {
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        let mut raw = server(version);
+        for (msg, sub, expected) in [
+            (QoS::ExactlyOnce, QoS::AtLeastOnce, QoS::AtLeastOnce),
+            (QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::AtLeastOnce),
+            (QoS::ExactlyOnce, QoS::AtMostOnce, QoS::AtMostOnce),
+        ] {
+            deliver(&mut raw, message("t", msg, false), at(sub));
+            // v5 [MQTT-3.8.4-8], v3.1.1 [MQTT-3.8.4-6], v5 [MQTT-3.3.4-2], v3.1.1 [MQTT-3.3.5-1]
+            assert_eq!(one(&mut raw).qos_pid.qos(), expected);
+        }
+    }
+}
+
+#[test]
+fn outbound_publish_uses_unused_nonzero_ids_and_dup_0() {
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        let mut raw = server(version);
+        deliver(
+            &mut raw,
+            message("t", QoS::AtMostOnce, false),
+            at(QoS::AtMostOnce),
+        );
+        let p = one(&mut raw);
+        // v5 [MQTT-4.3.1-1], v3.1.1 [MQTT-4.3.1-1], v5 [MQTT-3.3.1-2], v3.1.1 [MQTT-3.3.1-2]
+        assert!(!p.dup);
+        let mut ids = Vec::new();
+        for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::AtLeastOnce] {
+            let Delivery::Sent(Some(id)) = deliver(&mut raw, message("t", qos, false), at(qos))
+            else {
+                panic!()
+            };
+            let p = one(&mut raw);
+            // v5 [MQTT-4.3.2-2], v5 [MQTT-4.3.3-2]: the id, the QoS, DUP 0.
+            assert!(!p.dup);
+            assert_eq!(p.qos_pid.packet_id(), Some(id));
+            ids.push(id.get());
+        }
+        // v5 [MQTT-2.2.1-4], v5 [MQTT-4.3.2-1], v5 [MQTT-4.3.3-1], v3.1.1 [MQTT-4.3.2-1],
+        // v3.1.1 [MQTT-4.3.3-1], v3.1.1 [MQTT-2.3.1-1]: non-zero, unused ids.
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 3);
+        assert!(ids.iter().all(|&i| i != 0));
+    }
+}
+
+#[test]
+fn outbound_qos1_is_unacknowledged_until_puback() {
+    let mut raw = server(ProtocolVersion::V5);
+    let Delivery::Sent(Some(id)) = deliver(
+        &mut raw,
+        message("t", QoS::AtLeastOnce, false),
+        at(QoS::AtLeastOnce),
+    ) else {
+        panic!()
+    };
+    raw.recv();
+    // v5 [MQTT-4.3.2-3]
+    assert_eq!(raw.session.inflight_len(), 1);
+    // An acknowledgement for another id is ignored.
+    raw.send(Packet::PubAck(PubAck::new(pid(id.get() + 1))));
+    assert_eq!(raw.session.inflight_len(), 1);
+    raw.send(Packet::PubAck(PubAck::new(id)));
+    assert_eq!(raw.session.inflight_len(), 0);
+    assert_eq!(
+        raw.events(),
+        vec![ServerEvent::Delivered {
+            packet_id: id,
+            reason: ReasonCode::Success
+        }]
+    );
+}
+
+#[test]
+fn outbound_qos2_flow_sends_pubrel_and_completes_on_pubcomp() {
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        let mut raw = server(version);
+        let Delivery::Sent(Some(id)) = deliver(
+            &mut raw,
+            message("t", QoS::ExactlyOnce, false),
+            at(QoS::ExactlyOnce),
+        ) else {
+            panic!()
+        };
+        raw.recv();
+        // v5 [MQTT-4.3.3-3]: unacknowledged until PUBREC.
+        raw.send(Packet::PubComp(PubComp::new(id)));
+        assert_eq!(raw.session.inflight_len(), 1);
+        raw.send(Packet::PubRec(PubRec::new(id)));
+        // v5 [MQTT-4.3.3-4]: PUBREL with the same id; v5 [MQTT-2.2.1-5].
+        assert_eq!(raw.recv(), vec![Packet::PubRel(PubRel::new(id))]);
+        // v5 [MQTT-4.3.3-5]: the PUBREL is unacknowledged until PUBCOMP.
+        assert_eq!(raw.session.inflight_len(), 1);
+        assert!(raw.events().is_empty());
+        raw.send(Packet::PubComp(PubComp::new(id)));
+        assert_eq!(raw.session.inflight_len(), 0);
+        assert!(matches!(
+            &raw.events()[..],
+            [ServerEvent::Delivered {
+                reason: ReasonCode::Success,
+                ..
+            }]
+        ));
+    }
+}
+
+#[test]
+fn refused_outbound_publish_is_finished_and_not_resent() {
+    let mut raw = server(ProtocolVersion::V5);
+    let Delivery::Sent(Some(id)) = deliver(
+        &mut raw,
+        message("t", QoS::ExactlyOnce, false),
+        at(QoS::ExactlyOnce),
+    ) else {
+        panic!()
+    };
+    raw.recv();
+    let mut rec = PubRec::new(id);
+    rec.reason_code = ReasonCode::QuotaExceeded;
+    raw.send(Packet::PubRec(rec));
+    // v5 [MQTT-4.4.0-2]: treated as acknowledged; no PUBREL.
+    assert!(raw.recv().is_empty());
+    assert_eq!(raw.session.inflight_len(), 0);
+    assert_eq!(
+        raw.events(),
+        vec![ServerEvent::Delivered {
+            packet_id: id,
+            reason: ReasonCode::QuotaExceeded
+        }]
+    );
+    // Nothing to resend in the next connection.
+    assert!(raw.session.into_state().inflight.is_empty());
+}
+
+#[test]
+fn retain_is_cleared_unless_retain_as_published_or_from_a_new_subscription() {
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        let mut raw = server(version);
+        deliver(
+            &mut raw,
+            message("t", QoS::AtMostOnce, true),
+            at(QoS::AtMostOnce),
+        );
+        // v5 [MQTT-3.3.1-12], v3.1.1 [MQTT-3.3.1-9]
+        assert!(!one(&mut raw).retain);
+        // v3.1.1 [MQTT-3.3.1-8]: sent because of a new subscription: RETAIN 1.
+        let o = DeliveryOptions {
+            from_retained: true,
+            ..DeliveryOptions::default()
+        };
+        deliver(&mut raw, message("t", QoS::AtMostOnce, true), o);
+        assert!(one(&mut raw).retain);
+    }
+    let mut raw = server(ProtocolVersion::V5);
+    let rap = DeliveryOptions {
+        retain_as_published: true,
+        ..DeliveryOptions::default()
+    };
+    // v5 [MQTT-3.3.1-13]: Retain As Published keeps the flag as it was.
+    deliver(&mut raw, message("t", QoS::AtMostOnce, true), rap.clone());
+    assert!(one(&mut raw).retain);
+    deliver(&mut raw, message("t", QoS::AtMostOnce, false), rap);
+    assert!(!one(&mut raw).retain);
+}
+
+#[test]
+fn subscription_identifiers_are_attached_in_v5_only() {
+    let ids = vec![
+        NonZeroU32::new(3).unwrap(),
+        NonZeroU32::new(70_000).unwrap(),
+    ];
+    let o = DeliveryOptions {
+        subscription_identifiers: ids.clone(),
+        ..DeliveryOptions::default()
+    };
+    let mut raw = server(ProtocolVersion::V5);
+    deliver(&mut raw, message("t", QoS::AtMostOnce, false), o.clone());
+    // v5 [MQTT-3.3.4-3], v5 [MQTT-3.3.4-4]
+    assert_eq!(one(&mut raw).properties.subscription_identifiers, ids);
+    let mut raw = server(ProtocolVersion::V3_1_1);
+    deliver(&mut raw, message("t", QoS::AtMostOnce, false), o);
+    assert!(one(&mut raw).properties.subscription_identifiers.is_empty());
+}
+
+#[test]
+fn application_properties_are_forwarded_unaltered() {
+    let mut m = message("t", QoS::AtMostOnce, false);
+    let p = &mut m.properties;
+    p.payload_format_indicator = Some(PayloadFormat::Utf8);
+    p.response_topic = Some(topic_name("reply/here"));
+    p.correlation_data = Some(Bytes::from_static(b"corr"));
+    p.content_type = Some(super::raw::s("text/plain"));
+    p.user_properties = vec![
+        (super::raw::s("k"), super::raw::s("2")),
+        (super::raw::s("a"), super::raw::s("1")),
+        (super::raw::s("k"), super::raw::s("1")),
+    ];
+    let expected = m.properties.clone();
+    let mut raw = server(ProtocolVersion::V5);
+    deliver(&mut raw, m, at(QoS::AtMostOnce));
+    let got = one(&mut raw).properties;
+    // v5 [MQTT-3.3.2-4], v5 [MQTT-3.3.2-15], v5 [MQTT-3.3.2-16], v5 [MQTT-3.3.2-20]
+    assert_eq!(
+        got.payload_format_indicator,
+        expected.payload_format_indicator
+    );
+    assert_eq!(got.response_topic, expected.response_topic);
+    assert_eq!(got.correlation_data, expected.correlation_data);
+    assert_eq!(got.content_type, expected.content_type);
+    // v5 [MQTT-3.3.2-17], v5 [MQTT-3.3.2-18]: all user properties, in order.
+    assert_eq!(got.user_properties, expected.user_properties);
+}
+
+fn with_receive_maximum(max: u16) -> RawServer {
+    let mut c = connect(ProtocolVersion::V5, "c");
+    c.properties.receive_maximum = NonZeroU16::new(max);
+    server_for(c)
+}
+
+#[test]
+fn client_receive_maximum_is_respected_and_the_queue_drains_on_acks() {
+    let mut raw = with_receive_maximum(2);
+    let mut results = Vec::new();
+    for i in 0..5u8 {
+        let mut m = message("t", QoS::AtLeastOnce, false);
+        m.payload = Bytes::from(vec![i]);
+        results.push(deliver(&mut raw, m, at(QoS::AtLeastOnce)));
+    }
+    assert!(matches!(
+        results[..],
+        [
+            Delivery::Sent(Some(_)),
+            Delivery::Sent(Some(_)),
+            Delivery::Queued,
+            Delivery::Queued,
+            Delivery::Queued
+        ]
+    ));
+    // v5 [MQTT-3.3.4-9], v5 [MQTT-4.9.0-2]: no more than Receive Maximum unacknowledged.
+    let sent = publishes(raw.recv());
+    assert_eq!(sent.len(), 2);
+    assert_eq!(raw.session.inflight_len(), 2);
+    assert_eq!(raw.session.queued_len(), 3);
+    // v5 [MQTT-3.3.4-10], v5 [MQTT-4.9.0-3]: other packets flow at zero quota (QoS 0 too).
+    raw.send(Packet::PingReq);
+    deliver(
+        &mut raw,
+        message("q0", QoS::AtMostOnce, false),
+        at(QoS::AtMostOnce),
+    );
+    let out = raw.recv();
+    assert_eq!(out[0], Packet::PingResp);
+    assert!(matches!(&out[1], Packet::Publish(p) if p.topic.as_str() == "q0"));
+    // Each PUBACK lets one queued message go, in order.
+    let mut order: Vec<u8> = sent.iter().map(|p| p.payload[0]).collect();
+    let mut inflight: Vec<_> = sent
+        .iter()
+        .map(|p| p.qos_pid.packet_id().unwrap())
+        .collect();
+    while let Some(id) = inflight.pop() {
+        raw.send(Packet::PubAck(PubAck::new(id)));
+        for p in publishes(raw.recv()) {
+            order.push(p.payload[0]);
+            inflight.push(p.qos_pid.packet_id().unwrap());
+        }
+        assert!(raw.session.inflight_len() <= 2);
+    }
+    // v5 [MQTT-4.6.0-5], v3.1.1 [MQTT-4.6.0-6]: same topic and QoS: sent in arrival order.
+    assert_eq!(order, vec![0, 1, 2, 3, 4]);
+    assert_eq!(raw.session.queued_len(), 0);
+}
+
+#[test]
+fn queued_messages_keep_their_order_even_when_quota_returns() {
+    let mut raw = with_receive_maximum(1);
+    deliver(
+        &mut raw,
+        message("a", QoS::AtLeastOnce, false),
+        at(QoS::AtLeastOnce),
+    );
+    deliver(
+        &mut raw,
+        message("b", QoS::AtLeastOnce, false),
+        at(QoS::AtLeastOnce),
+    );
+    let first = one(&mut raw);
+    raw.send(Packet::PubAck(PubAck::new(
+        first.qos_pid.packet_id().unwrap(),
+    )));
+    // "b" goes out; "c" must not overtake it.
+    assert_eq!(one(&mut raw).topic.as_str(), "b");
+    assert_eq!(
+        deliver(
+            &mut raw,
+            message("c", QoS::AtLeastOnce, false),
+            at(QoS::AtLeastOnce)
+        ),
+        Delivery::Queued
+    );
+}
+
+#[test]
+fn queue_full_is_reported() {
+    let config = ServerConfig {
+        max_queued_messages: 2,
+        ..ServerConfig::default()
+    };
+    let mut c = connect(ProtocolVersion::V5, "c");
+    c.properties.receive_maximum = NonZeroU16::new(1);
+    let mut raw = RawServer::connected(config, c, Accept::new());
+    let now = raw.now();
+    let m = message("t", QoS::AtLeastOnce, false);
+    for expected in [
+        Delivery::Sent(Some(pid(1))),
+        Delivery::Queued,
+        Delivery::Queued,
+    ] {
+        assert_eq!(
+            raw.session.deliver(now, m.clone(), at(QoS::AtLeastOnce)),
+            Ok(expected)
+        );
+    }
+    assert_eq!(
+        raw.session.deliver(now, m, at(QoS::AtLeastOnce)),
+        Err(ServerError::QueueFull)
+    );
+}
+
+#[test]
+fn message_expiry_counts_down_and_expired_messages_are_dropped() {
+    let mut raw = with_receive_maximum(1);
+    let start = raw.now();
+    let mut m = message("t", QoS::AtLeastOnce, false);
+    m.expires_at = Some(start + Duration::from_secs(30));
+    raw.time += Duration::from_millis(10_500);
+    deliver(&mut raw, m.clone(), at(QoS::AtLeastOnce));
+    // v5 [MQTT-3.3.2-6]: 30 s minus the 10.5 s waited, rounded up.
+    let first = one(&mut raw);
+    assert_eq!(first.properties.message_expiry_interval, Some(20));
+    // Queued behind it: one expiring at 40 s, one without expiry.
+    let mut short = m.clone();
+    short.expires_at = Some(start + Duration::from_secs(40));
+    let mut long = message("u", QoS::AtLeastOnce, false);
+    long.expires_at = None;
+    assert_eq!(
+        deliver(&mut raw, short, at(QoS::AtLeastOnce)),
+        Delivery::Queued
+    );
+    assert_eq!(
+        deliver(&mut raw, long, at(QoS::AtLeastOnce)),
+        Delivery::Queued
+    );
+    raw.time = Duration::from_secs(45);
+    raw.send(Packet::PubAck(PubAck::new(
+        first.qos_pid.packet_id().unwrap(),
+    )));
+    // v5 [MQTT-3.3.2-5]: the expired copy is deleted, the next one goes.
+    let next = one(&mut raw);
+    assert_eq!(next.topic.as_str(), "u");
+    assert_eq!(next.properties.message_expiry_interval, None);
+    // Already expired on arrival.
+    assert_eq!(deliver(&mut raw, m, at(QoS::AtMostOnce)), Delivery::Expired);
+}
+
+#[test]
+fn delivery_before_connack_queues_qos1_and_drops_qos0() {
+    let mut raw = RawServer::new(ServerConfig::default());
+    raw.send(Packet::Connect(Box::new(connect(ProtocolVersion::V5, "c"))));
+    raw.events();
+    assert_eq!(
+        deliver(
+            &mut raw,
+            message("t", QoS::AtMostOnce, false),
+            at(QoS::AtMostOnce)
+        ),
+        Delivery::Dropped
+    );
+    assert_eq!(
+        deliver(
+            &mut raw,
+            message("t", QoS::AtLeastOnce, false),
+            at(QoS::AtLeastOnce)
+        ),
+        Delivery::Queued
+    );
+    assert!(raw.recv().is_empty());
+    raw.session.accept(raw.now(), Accept::new()).unwrap();
+    let out = raw.recv();
+    // v5 [MQTT-3.2.0-1]: CONNACK first, then the queued message.
+    assert!(matches!(&out[..], [Packet::ConnAck(_), Packet::Publish(_)]));
+}
+
+fn with_alias_maximum(max: u16) -> RawServer {
+    let mut c = connect(ProtocolVersion::V5, "c");
+    c.properties.topic_alias_maximum = Some(max);
+    server_for(c)
+}
+
+#[test]
+fn outbound_topic_alias_is_established_then_reused() {
+    let mut raw = with_alias_maximum(2);
+    let mut wire = Vec::new();
+    for t in ["a/1", "a/2", "a/1", "a/3", "a/1"] {
+        let mut m = message("x", QoS::AtMostOnce, false);
+        m.topic = TopicName::from_bytes(Bytes::from(t)).unwrap();
+        deliver(&mut raw, m, at(QoS::AtMostOnce));
+        let p = one(&mut raw);
+        wire.push((
+            p.topic.as_str().to_owned(),
+            p.properties.topic_alias.map(|a| a.get()),
+        ));
+    }
+    // v5 [MQTT-3.3.2-11], v5 [MQTT-3.1.2-26]: never above the client's maximum.
+    assert_eq!(
+        wire,
+        vec![
+            ("a/1".to_owned(), Some(1)),
+            ("a/2".to_owned(), Some(2)),
+            (String::new(), Some(1)),
+            // "a/2" was least recently used: its alias is reassigned.
+            ("a/3".to_owned(), Some(2)),
+            (String::new(), Some(1)),
+        ]
+    );
+}
+
+#[test]
+fn no_outbound_topic_alias_when_the_client_allows_none() {
+    let mut raw = server(ProtocolVersion::V5);
+    for _ in 0..2 {
+        deliver(
+            &mut raw,
+            message("t", QoS::AtMostOnce, false),
+            at(QoS::AtMostOnce),
+        );
+        // v5 [MQTT-3.1.2-27]
+        let p = one(&mut raw);
+        assert_eq!(p.properties.topic_alias, None);
+        assert_eq!(p.topic.as_str(), "t");
+    }
+}
+
+fn with_max_packet_size(max: u32, alias_max: u16) -> RawServer {
+    let mut c = connect(ProtocolVersion::V5, "c");
+    c.properties.maximum_packet_size = NonZeroU32::new(max);
+    c.properties.topic_alias_maximum = Some(alias_max);
+    server_for(c)
+}
+
+fn sized(len: usize, qos: QoS) -> Message {
+    let mut m = message("t", qos, false);
+    m.payload = Bytes::from(vec![b'x'; len]);
+    m
+}
+
+#[test]
+fn oversize_outbound_publish_is_discarded_and_treated_as_sent() {
+    let mut raw = with_max_packet_size(100, 0);
+    // v5 [MQTT-3.1.2-24], v5 [MQTT-3.1.2-25]: not sent, and behaves as delivered.
+    assert_eq!(
+        deliver(&mut raw, sized(200, QoS::AtLeastOnce), at(QoS::AtLeastOnce)),
+        Delivery::Discarded
+    );
+    assert!(raw.recv().is_empty());
+    assert_eq!(raw.session.inflight_len(), 0);
+    // A message that fits still goes.
+    assert!(matches!(
+        deliver(&mut raw, sized(10, QoS::AtLeastOnce), at(QoS::AtLeastOnce)),
+        Delivery::Sent(Some(_))
+    ));
+    assert!(one(&mut raw).payload.len() == 10);
+}
+
+#[test]
+fn aliased_publish_never_exceeds_the_client_maximum_packet_size() {
+    // Find the payload that makes the alias-free PUBLISH exactly the maximum.
+    let max = 100u32;
+    let plain_len = |n: usize| {
+        Packet::Publish(Publish::new(
+            topic_name("t"),
+            starling_codec::QosPid::AtMostOnce,
+            Bytes::from(vec![b'x'; n]),
+        ))
+        .encoded_len(ProtocolVersion::V5)
+        .unwrap()
+    };
+    let n = (0..200).find(|&n| plain_len(n) == max as usize).unwrap();
+    let mut raw = with_max_packet_size(max, 5);
+    let result = deliver(&mut raw, sized(n, QoS::AtMostOnce), at(QoS::AtMostOnce));
+    let out = raw.recv();
+    // v5 [MQTT-3.1.2-24]: whatever the alias choice, nothing larger than the maximum.
+    for p in &out {
+        assert!(p.encoded_len(ProtocolVersion::V5).unwrap() <= max as usize);
+    }
+    assert_eq!(result, Delivery::Sent(None));
+    assert_eq!(
+        out.len(),
+        1,
+        "the message fits without an alias and must be sent"
+    );
+    // The next message on that topic must be understandable by the client: either the full
+    // topic or an alias the client has seen.
+    deliver(&mut raw, sized(1, QoS::AtMostOnce), at(QoS::AtMostOnce));
+    let next = one(&mut raw);
+    let first = match &out[0] {
+        Packet::Publish(p) => p,
+        _ => unreachable!(),
+    };
+    if next.topic.is_empty() {
+        assert_eq!(first.properties.topic_alias, next.properties.topic_alias);
+    }
+}
+
+#[test]
+fn end_to_end_routed_messages_arrive_once_with_dup_0() {
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            let mut pair = Pair::connected(version);
+            pair.subscribe("t/#", QoS::ExactlyOnce);
+            pair.client_events();
+            let id = pair.publish("t/x", b"p", qos);
+            pair.drive();
+            let got = pair.client_messages();
+            assert_eq!(got.len(), 1, "{version:?} {qos:?}");
+            // v5 [MQTT-3.3.1-3], v3.1.1 [MQTT-3.3.1-3]: DUP set only by retransmission.
+            assert!(!got[0].dup);
+            assert_eq!(got[0].qos_pid.qos(), qos);
+            // The client's own flow completed.
+            assert_eq!(pair.client.inflight_len(), 0);
+            assert_eq!(pair.server.inflight_len(), 0);
+            assert_eq!(id.is_some(), qos != QoS::AtMostOnce);
+        }
+    }
+}
+
+#[test]
+fn end_to_end_topic_aliases_resolve_on_the_client() {
+    let mut cc = super::pair::client_config(ProtocolVersion::V5);
+    cc.properties.topic_alias_maximum = Some(1);
+    let mut pair = Pair::new(cc, ServerConfig::default());
+    pair.drive();
+    pair.subscribe("#", QoS::AtMostOnce);
+    for t in ["a", "a", "b", "a"] {
+        let topic = TopicName::from_bytes(Bytes::from(t)).unwrap();
+        let now = pair.now();
+        pair.client
+            .publish(
+                now,
+                crate::PublishRequest::new(topic, &b"x"[..], QoS::AtMostOnce),
+            )
+            .unwrap();
+        pair.drive();
+    }
+    let topics: Vec<_> = pair
+        .client_messages()
+        .iter()
+        .map(|p| p.topic.as_str().to_owned())
+        .collect();
+    assert_eq!(topics, ["a", "a", "b", "a"]);
+    // Both directions used aliases on the wire.
+    assert!(pair
+        .to_client
+        .sent
+        .iter()
+        .any(|p| matches!(p, Packet::Publish(p) if p.topic.is_empty())));
+    assert!(pair
+        .to_server
+        .sent
+        .iter()
+        .any(|p| matches!(p, Packet::Publish(p) if p.topic.is_empty())));
+}
