@@ -1,0 +1,872 @@
+//! Valid MQTT 5.0 byte vectors for all 15 packet types, with every property identifier at
+//! least once: each decodes to exactly the packet built here, consumes exactly its bytes, is
+//! `Ok(None)` on every strict prefix, and encodes back to the same bytes (or to the stated
+//! canonical, shortest form) with a matching `encoded_len`. Properties are written in the order
+//! of the struct fields.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
+
+use common::*;
+use starling_codec::{
+    AckProperties, Auth, AuthProperties, ConnAck, ConnAckProperties, Connect, ConnectProperties,
+    Disconnect, DisconnectProperties, Packet, PacketType, PayloadFormat, PubAck, PubComp, PubRec,
+    PubRel, Publish, PublishProperties, QoS, QosPid, ReasonCode, RetainHandling, SubAck, Subscribe,
+    SubscribeProperties, SubscriptionOptions, UnsubAck, Unsubscribe, UnsubscribeProperties, Will,
+    WillProperties,
+};
+
+/// The reason codes each packet may carry, copied from the tables of v5 §3.2.2.2, §3.4.2.1,
+/// §3.5.2.1, §3.6.2.1, §3.7.2.1, §3.9.3, §3.11.3, §3.14.2.1 and §3.15.2.1.
+pub(crate) const CONNACK_CODES: &[u8] = &[
+    0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
+    0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F,
+];
+const PUBACK_CODES: &[u8] = &[0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99];
+const PUBREL_CODES: &[u8] = &[0x00, 0x92];
+const SUBACK_CODES: &[u8] = &[
+    0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2,
+];
+const UNSUBACK_CODES: &[u8] = &[0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91];
+const DISCONNECT_CODES: &[u8] = &[
+    0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95,
+    0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2,
+];
+const AUTH_CODES: &[u8] = &[0x00, 0x18, 0x19];
+
+fn rc(code: u8) -> ReasonCode {
+    ReasonCode::from_u8(code).unwrap()
+}
+
+#[test]
+fn connect_v5() {
+    let connect_props = with(|p: &mut ConnectProperties| {
+        p.session_expiry_interval = Some(300);
+        p.receive_maximum = Some(nz16(10));
+        p.maximum_packet_size = Some(nz32(65_536));
+        p.topic_alias_maximum = Some(5);
+        p.request_response_information = Some(true);
+        p.request_problem_information = Some(false);
+        p.user_properties = vec![user("k", "1"), user("k", "2")];
+        p.authentication_method = Some(ms("SCRAM-SHA-1"));
+        p.authentication_data = Some(b(b"\x00\x01\x02"));
+    });
+    let will_props = with(|p: &mut WillProperties| {
+        p.will_delay_interval = Some(30);
+        p.payload_format_indicator = Some(PayloadFormat::Utf8);
+        p.message_expiry_interval = Some(600);
+        p.content_type = Some(ms("text/plain"));
+        p.response_topic = Some(topic("will/resp"));
+        p.correlation_data = Some(b(b"wcd"));
+        p.user_properties = vec![user("w", "1")];
+    });
+    check_valid(&[
+        ok(
+            "v5 [MQTT-2.2.2-1] minimal CONNECT: no properties is a property length of 0",
+            V5,
+            b"\x10\x0e\x00\x04MQTT\x05\x02\x00\x3c\x00\x00\x01a".to_vec(),
+            Packet::Connect(Box::new(Connect::new(V5, ms("a")))),
+        ),
+        ok(
+            // Flags 0xEE: user name, password, will retain, will QoS 1, will flag, clean start.
+            "v5 [MQTT-3.1.3-1] payload order client id, will properties, will topic, will \
+             payload, user name, password; v5 [MQTT-3.1.2-9] will properties, topic and payload \
+             present with the will flag; v5 [MQTT-3.1.2-17] user name and v5 [MQTT-3.1.2-19] \
+             password present with their flags; every CONNECT and will property",
+            V5,
+            frame(
+                0x10,
+                cat![
+                    s("MQTT"),
+                    [0x05, 0xee, 0x00, 0x3c],
+                    props(cat![
+                        [0x11],
+                        300u32.to_be_bytes(),
+                        [0x21, 0x00, 0x0a],
+                        [0x27],
+                        65_536u32.to_be_bytes(),
+                        [0x22, 0x00, 0x05],
+                        [0x19, 0x01],
+                        [0x17, 0x00],
+                        user_prop("k", "1"),
+                        user_prop("k", "2"),
+                        [0x15],
+                        s("SCRAM-SHA-1"),
+                        [0x16],
+                        bin(b"\x00\x01\x02"),
+                    ]),
+                    s("cid"),
+                    props(cat![
+                        [0x18],
+                        30u32.to_be_bytes(),
+                        [0x01, 0x01],
+                        [0x02],
+                        600u32.to_be_bytes(),
+                        [0x03],
+                        s("text/plain"),
+                        [0x08],
+                        s("will/resp"),
+                        [0x09],
+                        bin(b"wcd"),
+                        user_prop("w", "1"),
+                    ]),
+                    s("will/t"),
+                    bin(b"gone"),
+                    s("alice"),
+                    bin(b"s3cret"),
+                ],
+            ),
+            Packet::Connect(Box::new(Connect {
+                will: Some(Will {
+                    topic: topic("will/t"),
+                    payload: b(b"gone"),
+                    qos: QoS::AtLeastOnce,
+                    retain: true,
+                    properties: will_props,
+                }),
+                username: Some(ms("alice")),
+                password: Some(b(b"s3cret")),
+                client_id: ms("cid"),
+                properties: connect_props,
+                ..Connect::new(V5, ms(""))
+            })),
+        ),
+        ok(
+            // MQTT 5 allows a password without a user name (flags 0x40).
+            "v5 password without user name, clean start 0, will QoS 2 without retain",
+            V5,
+            frame(
+                0x10,
+                cat![
+                    s("MQTT"),
+                    [0x05, 0x54, 0x00, 0x00, 0x00],
+                    s("c"),
+                    [0x00],
+                    s("w"),
+                    bin(b""),
+                    bin(b"token"),
+                ],
+            ),
+            Packet::Connect(Box::new(Connect {
+                clean_start: false,
+                keep_alive: 0,
+                will: Some(Will {
+                    topic: topic("w"),
+                    payload: b(b""),
+                    qos: QoS::ExactlyOnce,
+                    retain: false,
+                    properties: WillProperties::default(),
+                }),
+                password: Some(b(b"token")),
+                ..Connect::new(V5, ms("c"))
+            })),
+        ),
+        ok(
+            "v5 [MQTT-1.5.4-3] client id starting with U+FEFF keeps it",
+            V5,
+            cat![b"\x10\x11\x00\x04MQTT\x05\x02\x00\x3c\x00", s("\u{FEFF}x")],
+            Packet::Connect(Box::new(Connect::new(V5, ms("\u{FEFF}x")))),
+        ),
+        ok(
+            "v5 [MQTT-3.1.3-5] 23-byte alphanumeric client id",
+            V5,
+            cat![
+                b"\x10\x24\x00\x04MQTT\x05\x02\x00\x3c\x00",
+                s("0123456789abcdefghijXYZ")
+            ],
+            Packet::Connect(Box::new(Connect::new(V5, ms("0123456789abcdefghijXYZ")))),
+        ),
+        ok_decode_only(
+            // Properties may come in any order; the encoder writes them in field order.
+            "v5 CONNECT properties in another order",
+            V5,
+            frame(
+                0x10,
+                cat![
+                    s("MQTT"),
+                    [0x05, 0x02, 0x00, 0x3c],
+                    props(cat![[0x21, 0x00, 0x0a], [0x11], 300u32.to_be_bytes()]),
+                    s("a"),
+                ],
+            ),
+            Packet::Connect(Box::new(Connect {
+                properties: with(|p: &mut ConnectProperties| {
+                    p.session_expiry_interval = Some(300);
+                    p.receive_maximum = Some(nz16(10));
+                }),
+                ..Connect::new(V5, ms("a"))
+            })),
+            frame(
+                0x10,
+                cat![
+                    s("MQTT"),
+                    [0x05, 0x02, 0x00, 0x3c],
+                    props(cat![[0x11], 300u32.to_be_bytes(), [0x21, 0x00, 0x0a]]),
+                    s("a"),
+                ],
+            ),
+        ),
+    ]);
+}
+
+#[test]
+fn connack_v5() {
+    let all = with(|p: &mut ConnAckProperties| {
+        p.session_expiry_interval = Some(3600);
+        p.receive_maximum = Some(nz16(20));
+        p.maximum_qos = Some(QoS::AtLeastOnce);
+        p.retain_available = Some(false);
+        p.maximum_packet_size = Some(nz32(1_048_576));
+        p.assigned_client_identifier = Some(ms("auto-1"));
+        p.topic_alias_maximum = Some(10);
+        p.reason_string = Some(ms("welcome"));
+        p.user_properties = vec![user("a", "b"), user("a", "c")];
+        p.wildcard_subscription_available = Some(true);
+        p.subscription_identifiers_available = Some(false);
+        p.shared_subscription_available = Some(true);
+        p.server_keep_alive = Some(30);
+        p.response_information = Some(ms("resp/"));
+        p.server_reference = Some(ms("other:1883"));
+        p.authentication_method = Some(ms("SCRAM-SHA-1"));
+        p.authentication_data = Some(b(b"srv"));
+    });
+    let mut table = vec![
+        ok(
+            "v5 CONNACK success, no properties",
+            V5,
+            b"\x20\x03\x00\x00\x00".to_vec(),
+            Packet::ConnAck(Box::new(ConnAck::new(ReasonCode::Success))),
+        ),
+        ok(
+            "v5 CONNACK session present",
+            V5,
+            b"\x20\x03\x01\x00\x00".to_vec(),
+            Packet::ConnAck(Box::new(ConnAck {
+                session_present: true,
+                ..ConnAck::new(ReasonCode::Success)
+            })),
+        ),
+        ok(
+            "v5 CONNACK with every CONNACK property",
+            V5,
+            frame(
+                0x20,
+                cat![
+                    [0x00, 0x00],
+                    props(cat![
+                        [0x11],
+                        3600u32.to_be_bytes(),
+                        [0x21, 0x00, 0x14],
+                        [0x24, 0x01],
+                        [0x25, 0x00],
+                        [0x27],
+                        1_048_576u32.to_be_bytes(),
+                        [0x12],
+                        s("auto-1"),
+                        [0x22, 0x00, 0x0a],
+                        [0x1f],
+                        s("welcome"),
+                        user_prop("a", "b"),
+                        user_prop("a", "c"),
+                        [0x28, 0x01],
+                        [0x29, 0x00],
+                        [0x2a, 0x01],
+                        [0x13, 0x00, 0x1e],
+                        [0x1a],
+                        s("resp/"),
+                        [0x1c],
+                        s("other:1883"),
+                        [0x15],
+                        s("SCRAM-SHA-1"),
+                        [0x16],
+                        bin(b"srv"),
+                    ]),
+                ],
+            ),
+            Packet::ConnAck(Box::new(ConnAck {
+                properties: all,
+                ..ConnAck::new(ReasonCode::Success)
+            })),
+        ),
+        ok(
+            "v5 CONNACK maximum QoS 0",
+            V5,
+            b"\x20\x05\x00\x00\x02\x24\x00".to_vec(),
+            Packet::ConnAck(Box::new(ConnAck {
+                properties: with(|p: &mut ConnAckProperties| p.maximum_qos = Some(QoS::AtMostOnce)),
+                ..ConnAck::new(ReasonCode::Success)
+            })),
+        ),
+    ];
+    for &code in CONNACK_CODES {
+        table.push(ok(
+            "v5 CONNACK with each Connect Reason Code",
+            V5,
+            vec![0x20, 0x03, 0x00, code, 0x00],
+            Packet::ConnAck(Box::new(ConnAck::new(rc(code)))),
+        ));
+    }
+    check_valid(&table);
+}
+
+#[test]
+fn publish_v5() {
+    let all = with(|p: &mut PublishProperties| {
+        p.payload_format_indicator = Some(PayloadFormat::Utf8);
+        p.message_expiry_interval = Some(60);
+        p.topic_alias = Some(nz16(3));
+        p.response_topic = Some(topic("resp/t"));
+        p.correlation_data = Some(b(b"\x00\x01corr"));
+        p.user_properties = vec![user("k", "v"), user("k", "v2"), user("a", "")];
+        p.subscription_identifiers = vec![nz32(1), nz32(268_435_455)];
+        p.content_type = Some(ms("application/json"));
+    });
+    check_valid(&[
+        ok(
+            "v5 [MQTT-2.2.2-1] PUBLISH QoS 0 without properties",
+            V5,
+            b"\x30\x0b\x00\x03a/b\x00hello".to_vec(),
+            Packet::Publish(Publish::new(topic("a/b"), QosPid::AtMostOnce, b(b"hello"))),
+        ),
+        ok(
+            // After the topic comes the property length, not a packet identifier.
+            "v5 [MQTT-2.2.1-2] QoS 0 PUBLISH has no packet identifier",
+            V5,
+            b"\x30\x08\x00\x03a/b\x00\x00\x01".to_vec(),
+            Packet::Publish(Publish::new(
+                topic("a/b"),
+                QosPid::AtMostOnce,
+                b(b"\x00\x01"),
+            )),
+        ),
+        ok(
+            // Two user properties with the same name, two subscription identifiers, the largest
+            // (a four-byte variable byte integer).
+            "v5 PUBLISH QoS 1 with every PUBLISH property",
+            V5,
+            frame(
+                0x32,
+                cat![
+                    s("a/b/c"),
+                    [0x00, 0x05],
+                    props(cat![
+                        [0x01, 0x01],
+                        [0x02],
+                        60u32.to_be_bytes(),
+                        [0x23, 0x00, 0x03],
+                        [0x08],
+                        s("resp/t"),
+                        [0x09],
+                        bin(b"\x00\x01corr"),
+                        user_prop("k", "v"),
+                        user_prop("k", "v2"),
+                        user_prop("a", ""),
+                        [0x0b, 0x01],
+                        [0x0b, 0xff, 0xff, 0xff, 0x7f],
+                        [0x03],
+                        s("application/json"),
+                    ]),
+                    b"{\"n\":1}",
+                ],
+            ),
+            Packet::Publish(Publish {
+                properties: all,
+                ..Publish::new(topic("a/b/c"), q1(5), b(b"{\"n\":1}"))
+            }),
+        ),
+        ok(
+            "v5 PUBLISH with an empty topic and a topic alias",
+            V5,
+            b"\x32\x0b\x00\x00\x00\x07\x03\x23\x00\x01use".to_vec(),
+            Packet::Publish(Publish {
+                properties: with(|p: &mut PublishProperties| p.topic_alias = Some(nz16(1))),
+                ..Publish::new(starling_codec::TopicName::empty(), q1(7), b(b"use"))
+            }),
+        ),
+        ok(
+            "v5 PUBLISH QoS 2, DUP, RETAIN, payload format 0, empty payload",
+            V5,
+            b"\x3d\x08\x00\x01t\xff\xff\x02\x01\x00".to_vec(),
+            Packet::Publish(Publish {
+                dup: true,
+                retain: true,
+                properties: with(|p: &mut PublishProperties| {
+                    p.payload_format_indicator = Some(PayloadFormat::Unspecified)
+                }),
+                ..Publish::new(topic("t"), q2(65535), b(b""))
+            }),
+        ),
+        ok(
+            "v5 [MQTT-1.5.4-3] topic starting with U+FEFF keeps it",
+            V5,
+            cat![[0x30, 0x07], s("\u{FEFF}t"), [0x00]],
+            Packet::Publish(Publish::new(topic("\u{FEFF}t"), QosPid::AtMostOnce, b(b""))),
+        ),
+        ok_decode_only(
+            "v5 PUBLISH properties in another order",
+            V5,
+            frame(
+                0x30,
+                cat![
+                    s("t"),
+                    props(cat![[0x03], s("x"), [0x0b, 0x02], [0x02, 0, 0, 0, 9]]),
+                ],
+            ),
+            Packet::Publish(Publish {
+                properties: with(|p: &mut PublishProperties| {
+                    p.message_expiry_interval = Some(9);
+                    p.subscription_identifiers = vec![nz32(2)];
+                    p.content_type = Some(ms("x"));
+                }),
+                ..Publish::new(topic("t"), QosPid::AtMostOnce, b(b""))
+            }),
+            frame(
+                0x30,
+                cat![
+                    s("t"),
+                    props(cat![[0x02, 0, 0, 0, 9], [0x0b, 0x02], [0x03], s("x")]),
+                ],
+            ),
+        ),
+    ]);
+}
+
+fn ack_packet(kind: PacketType, id: u16, code: u8, properties: AckProperties) -> Packet {
+    let (packet_id, reason_code) = (pid(id), rc(code));
+    match kind {
+        PacketType::PubAck => Packet::PubAck(PubAck {
+            packet_id,
+            reason_code,
+            properties,
+        }),
+        PacketType::PubRec => Packet::PubRec(PubRec {
+            packet_id,
+            reason_code,
+            properties,
+        }),
+        PacketType::PubRel => Packet::PubRel(PubRel {
+            packet_id,
+            reason_code,
+            properties,
+        }),
+        _ => Packet::PubComp(PubComp {
+            packet_id,
+            reason_code,
+            properties,
+        }),
+    }
+}
+
+#[test]
+fn acks_v5() {
+    let mut table = Vec::new();
+    for (kind, first, codes) in [
+        (PacketType::PubAck, 0x40u8, PUBACK_CODES),
+        (PacketType::PubRec, 0x50, PUBACK_CODES),
+        (PacketType::PubRel, 0x62, PUBREL_CODES),
+        (PacketType::PubComp, 0x70, PUBREL_CODES),
+    ] {
+        // v5 §3.4.2.1: a remaining length of 2 means Success and no properties.
+        table.push(ok(
+            "v5 acknowledgement short form: Success, no properties, 2 bytes",
+            V5,
+            vec![first, 0x02, 0x00, 0x01],
+            ack_packet(kind, 1, 0x00, AckProperties::default()),
+        ));
+        table.push(ok_decode_only(
+            "v5 acknowledgement with an explicit Success reason code",
+            V5,
+            vec![first, 0x03, 0x00, 0x01, 0x00],
+            ack_packet(kind, 1, 0x00, AckProperties::default()),
+            vec![first, 0x02, 0x00, 0x01],
+        ));
+        table.push(ok_decode_only(
+            "v5 acknowledgement with Success and a zero property length",
+            V5,
+            vec![first, 0x04, 0x00, 0x01, 0x00, 0x00],
+            ack_packet(kind, 1, 0x00, AckProperties::default()),
+            vec![first, 0x02, 0x00, 0x01],
+        ));
+        for &code in &codes[1..] {
+            // v5 §3.4.2.2.1: a remaining length below 4 means no properties.
+            table.push(ok(
+                "v5 acknowledgement with each of its reason codes, no properties",
+                V5,
+                vec![first, 0x03, 0xab, 0xcd, code],
+                ack_packet(kind, 0xabcd, code, AckProperties::default()),
+            ));
+            table.push(ok_decode_only(
+                "v5 acknowledgement with a reason code and a zero property length",
+                V5,
+                vec![first, 0x04, 0xab, 0xcd, code, 0x00],
+                ack_packet(kind, 0xabcd, code, AckProperties::default()),
+                vec![first, 0x03, 0xab, 0xcd, code],
+            ));
+        }
+        let last = *codes.last().unwrap();
+        table.push(ok(
+            "v5 acknowledgement with a reason string and two user properties",
+            V5,
+            frame(
+                first,
+                cat![
+                    [0x00, 0x09, last],
+                    props(cat![
+                        [0x1f],
+                        s("why"),
+                        user_prop("x", "1"),
+                        user_prop("x", "2")
+                    ]),
+                ],
+            ),
+            ack_packet(
+                kind,
+                9,
+                last,
+                with(|p: &mut AckProperties| {
+                    p.reason_string = Some(ms("why"));
+                    p.user_properties = vec![user("x", "1"), user("x", "2")];
+                }),
+            ),
+        ));
+        // Properties force the reason code to be written, even Success.
+        table.push(ok(
+            "v5 acknowledgement with Success and a user property",
+            V5,
+            frame(first, cat![[0x00, 0x09, 0x00], props(user_prop("x", "1"))]),
+            ack_packet(
+                kind,
+                9,
+                0x00,
+                with(|p: &mut AckProperties| p.user_properties = vec![user("x", "1")]),
+            ),
+        ));
+    }
+    check_valid(&table);
+}
+
+#[test]
+fn subscribe_v5() {
+    let options = |qos, no_local, retain_as_published, retain_handling| SubscriptionOptions {
+        qos,
+        no_local,
+        retain_as_published,
+        retain_handling,
+    };
+    check_valid(&[
+        ok(
+            "v5 [MQTT-3.8.1-1] SUBSCRIBE flags 0010, one filter, no properties",
+            V5,
+            cat![[0x82, 0x07, 0x00, 0x01, 0x00], s("#"), [0x00]],
+            Packet::Subscribe(Subscribe {
+                packet_id: pid(1),
+                filters: vec![(filter("#"), SubscriptionOptions::new(QoS::AtMostOnce))],
+                properties: SubscribeProperties::default(),
+            }),
+        ),
+        ok(
+            // 0x2D: QoS 1, No Local, Retain As Published, Retain Handling 2.
+            // 0x12: QoS 2, Retain Handling 1. 0x00 on the shared subscription.
+            "v5 [MQTT-3.8.3-1] SUBSCRIBE with subscription identifier, user property, every \
+             subscription option and a $share filter",
+            V5,
+            frame(
+                0x82,
+                cat![
+                    [0x00, 0x0a],
+                    props(cat![[0x0b, 0x07], user_prop("s", "1")]),
+                    s("a/+/c"),
+                    [0x2d],
+                    s("d/#"),
+                    [0x12],
+                    s("$share/g/x/y"),
+                    [0x00],
+                ],
+            ),
+            Packet::Subscribe(Subscribe {
+                packet_id: pid(10),
+                filters: vec![
+                    (
+                        filter("a/+/c"),
+                        options(QoS::AtLeastOnce, true, true, RetainHandling::DoNotSend),
+                    ),
+                    (
+                        filter("d/#"),
+                        options(
+                            QoS::ExactlyOnce,
+                            false,
+                            false,
+                            RetainHandling::SendAtSubscribeIfNew,
+                        ),
+                    ),
+                    (
+                        filter("$share/g/x/y"),
+                        SubscriptionOptions::new(QoS::AtMostOnce),
+                    ),
+                ],
+                properties: with(|p: &mut SubscribeProperties| {
+                    p.subscription_identifier = Some(nz32(7));
+                    p.user_properties = vec![user("s", "1")];
+                }),
+            }),
+        ),
+        ok(
+            "v5 SUBSCRIBE with the largest subscription identifier",
+            V5,
+            frame(
+                0x82,
+                cat![
+                    [0x00, 0x02],
+                    props(vec![0x0b, 0xff, 0xff, 0xff, 0x7f]),
+                    s("$share/group/+"),
+                    [0x01],
+                ],
+            ),
+            Packet::Subscribe(Subscribe {
+                packet_id: pid(2),
+                filters: vec![(
+                    filter("$share/group/+"),
+                    SubscriptionOptions::new(QoS::AtLeastOnce),
+                )],
+                properties: with(|p: &mut SubscribeProperties| {
+                    p.subscription_identifier = Some(nz32(268_435_455))
+                }),
+            }),
+        ),
+    ]);
+}
+
+#[test]
+fn suback_v5() {
+    let mut table = vec![ok(
+        "v5 [MQTT-3.9.3-1] SUBACK with every Subscribe Reason Code, in filter order",
+        V5,
+        frame(0x90, cat![[0x00, 0x01, 0x00], SUBACK_CODES]),
+        Packet::SubAck(SubAck {
+            packet_id: pid(1),
+            reason_codes: SUBACK_CODES.iter().map(|&c| rc(c)).collect(),
+            properties: AckProperties::default(),
+        }),
+    )];
+    table.push(ok(
+        "v5 SUBACK with reason string and user property",
+        V5,
+        frame(
+            0x90,
+            cat![
+                [0x00, 0x02],
+                props(cat![[0x1f], s("no"), user_prop("u", "v")]),
+                [0x87]
+            ],
+        ),
+        Packet::SubAck(SubAck {
+            packet_id: pid(2),
+            reason_codes: vec![ReasonCode::NotAuthorized],
+            properties: with(|p: &mut AckProperties| {
+                p.reason_string = Some(ms("no"));
+                p.user_properties = vec![user("u", "v")];
+            }),
+        }),
+    ));
+    check_valid(&table);
+}
+
+#[test]
+fn unsubscribe_and_unsuback_v5() {
+    check_valid(&[
+        ok(
+            "v5 [MQTT-3.10.1-1] UNSUBSCRIBE flags 0010, user property, two filters",
+            V5,
+            frame(
+                0xa2,
+                cat![
+                    [0x00, 0x03],
+                    props(user_prop("u", "1")),
+                    s("a/+/c"),
+                    s("d/#")
+                ],
+            ),
+            Packet::Unsubscribe(Unsubscribe {
+                packet_id: pid(3),
+                filters: vec![filter("a/+/c"), filter("d/#")],
+                properties: with(|p: &mut UnsubscribeProperties| {
+                    p.user_properties = vec![user("u", "1")]
+                }),
+            }),
+        ),
+        ok(
+            "v5 UNSUBSCRIBE $share filter, no properties",
+            V5,
+            cat![[0xa2, 0x11, 0x00, 0x04, 0x00], s("$share/g/x/y")],
+            Packet::Unsubscribe(Unsubscribe {
+                packet_id: pid(4),
+                filters: vec![filter("$share/g/x/y")],
+                properties: UnsubscribeProperties::default(),
+            }),
+        ),
+        ok(
+            "v5 [MQTT-3.11.3-1] UNSUBACK with every UNSUBSCRIBE Reason Code, in filter order",
+            V5,
+            frame(0xb0, cat![[0x00, 0x03, 0x00], UNSUBACK_CODES]),
+            Packet::UnsubAck(UnsubAck {
+                packet_id: pid(3),
+                reason_codes: UNSUBACK_CODES.iter().map(|&c| rc(c)).collect(),
+                properties: AckProperties::default(),
+            }),
+        ),
+        ok(
+            "v5 UNSUBACK with reason string",
+            V5,
+            frame(
+                0xb0,
+                cat![[0x00, 0x03], props(cat![[0x1f], s("gone")]), [0x11]],
+            ),
+            Packet::UnsubAck(UnsubAck {
+                packet_id: pid(3),
+                reason_codes: vec![ReasonCode::NoSubscriptionExisted],
+                properties: with(|p: &mut AckProperties| p.reason_string = Some(ms("gone"))),
+            }),
+        ),
+    ]);
+}
+
+#[test]
+fn ping_v5() {
+    check_valid(&[
+        ok("v5 PINGREQ", V5, b"\xc0\x00".to_vec(), Packet::PingReq),
+        ok("v5 PINGRESP", V5, b"\xd0\x00".to_vec(), Packet::PingResp),
+    ]);
+}
+
+#[test]
+fn disconnect_v5() {
+    let mut table = vec![
+        ok(
+            // v5 §3.14.2.1: a remaining length of 0 means Normal disconnection.
+            "v5 DISCONNECT short form: normal disconnection, 0 bytes",
+            V5,
+            b"\xe0\x00".to_vec(),
+            Packet::Disconnect(Disconnect::default()),
+        ),
+        ok_decode_only(
+            "v5 DISCONNECT with an explicit normal disconnection",
+            V5,
+            b"\xe0\x01\x00".to_vec(),
+            Packet::Disconnect(Disconnect::default()),
+            b"\xe0\x00".to_vec(),
+        ),
+        ok_decode_only(
+            "v5 DISCONNECT normal disconnection with a zero property length",
+            V5,
+            b"\xe0\x02\x00\x00".to_vec(),
+            Packet::Disconnect(Disconnect::default()),
+            b"\xe0\x00".to_vec(),
+        ),
+        ok(
+            "v5 DISCONNECT with every DISCONNECT property",
+            V5,
+            frame(
+                0xe0,
+                cat![
+                    [0x9c],
+                    props(cat![
+                        [0x11, 0, 0, 0, 0],
+                        [0x1f],
+                        s("bye"),
+                        user_prop("d", "1"),
+                        user_prop("d", "2"),
+                        [0x1c],
+                        s("other:1883"),
+                    ]),
+                ],
+            ),
+            Packet::Disconnect(Disconnect {
+                reason_code: ReasonCode::UseAnotherServer,
+                properties: with(|p: &mut DisconnectProperties| {
+                    p.session_expiry_interval = Some(0);
+                    p.reason_string = Some(ms("bye"));
+                    p.user_properties = vec![user("d", "1"), user("d", "2")];
+                    p.server_reference = Some(ms("other:1883"));
+                }),
+            }),
+        ),
+    ];
+    for &code in &DISCONNECT_CODES[1..] {
+        // v5 §3.14.2.2.1: a remaining length below 2 means no properties.
+        table.push(ok(
+            "v5 DISCONNECT with each DISCONNECT Reason Code",
+            V5,
+            vec![0xe0, 0x01, code],
+            Packet::Disconnect(Disconnect::new(rc(code))),
+        ));
+    }
+    check_valid(&table);
+}
+
+#[test]
+fn auth_v5() {
+    let mut table = vec![
+        ok(
+            // v5 §3.15.2.1: a remaining length of 0 means Success and no properties.
+            "v5 AUTH short form: Success, 0 bytes",
+            V5,
+            b"\xf0\x00".to_vec(),
+            Packet::Auth(Auth {
+                reason_code: ReasonCode::Success,
+                properties: AuthProperties::default(),
+            }),
+        ),
+        ok_decode_only(
+            "v5 AUTH Success with a zero property length",
+            V5,
+            b"\xf0\x02\x00\x00".to_vec(),
+            Packet::Auth(Auth {
+                reason_code: ReasonCode::Success,
+                properties: AuthProperties::default(),
+            }),
+            b"\xf0\x00".to_vec(),
+        ),
+        ok(
+            "v5 AUTH continue with every AUTH property",
+            V5,
+            frame(
+                0xf0,
+                cat![
+                    [0x18],
+                    props(cat![
+                        [0x15],
+                        s("SCRAM-SHA-1"),
+                        [0x16],
+                        bin(b"\x01\x02\x03"),
+                        [0x1f],
+                        s("step 2"),
+                        user_prop("a", "1"),
+                        user_prop("a", "2"),
+                    ]),
+                ],
+            ),
+            Packet::Auth(Auth {
+                reason_code: ReasonCode::ContinueAuthentication,
+                properties: with(|p: &mut AuthProperties| {
+                    p.authentication_method = Some(ms("SCRAM-SHA-1"));
+                    p.authentication_data = Some(b(b"\x01\x02\x03"));
+                    p.reason_string = Some(ms("step 2"));
+                    p.user_properties = vec![user("a", "1"), user("a", "2")];
+                }),
+            }),
+        ),
+    ];
+    for &code in &AUTH_CODES[1..] {
+        table.push(ok(
+            "v5 AUTH with each Authenticate Reason Code and no properties",
+            V5,
+            vec![0xf0, 0x02, code, 0x00],
+            Packet::Auth(Auth {
+                reason_code: rc(code),
+                properties: AuthProperties::default(),
+            }),
+        ));
+    }
+    check_valid(&table);
+}
