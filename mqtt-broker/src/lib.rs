@@ -9,6 +9,7 @@
 
 pub mod core;
 mod runtime;
+pub mod store;
 
 pub use runtime::{
     Broker, BrokerBuilder, BrokerConfig, BrokerHandle, ConfigError, ListenerConfig, ListenerKind,

@@ -40,6 +40,8 @@ pub struct ConnectRequest {
     pub clean_start: bool,
     /// The will of this connection.
     pub will: Option<Will>,
+    /// Session Expiry Interval asked for (0: the session ends with the connection).
+    pub session_expiry_interval: u32,
 }
 
 /// An input to the core.
@@ -137,6 +139,8 @@ pub enum Output {
         /// Reason codes per filter.
         reason_codes: Vec<ReasonCode>,
     },
+    /// Persist a change (see [`crate::store`]).
+    Store(crate::store::StoreOp),
     /// Close a connection with this reason (session takeover: 0x8E). Its `Closed` input is
     /// awaited before the new connection is accepted.
     Disconnect {
@@ -192,6 +196,8 @@ struct SessionRecord {
     expires_at: Option<Instant>,
     /// Subscriptions (full filter strings) for cleanup.
     filters: Vec<String>,
+    /// Whether the session outlives its connection (persisted).
+    persistent: bool,
 }
 
 #[derive(Debug)]
@@ -271,6 +277,32 @@ impl Core {
     /// The retained store.
     pub fn retained(&self) -> &RetainedStore {
         &self.retained
+    }
+
+    /// Restores retained messages and offline sessions from a store snapshot (at start-up).
+    pub fn restore(&mut self, snapshot: crate::store::Snapshot) {
+        for message in snapshot.retained {
+            self.retained.set(message);
+        }
+        for (client, state, expires_at) in snapshot.sessions {
+            let subs: Vec<Subscription> = state.subscriptions.values().cloned().collect();
+            self.sessions.insert(
+                client.clone(),
+                SessionRecord {
+                    conn: None,
+                    offline: Some(state),
+                    expires_at,
+                    filters: Vec::new(),
+                    persistent: true,
+                },
+            );
+            for sub in &subs {
+                self.add_subscription(&client, sub);
+            }
+            if let Some(at) = expires_at {
+                self.timers.push(Reverse((at, TimerKind::Expiry, client)));
+            }
+        }
     }
 
     /// The next action for the runtime.

@@ -1,6 +1,7 @@
 //! The core's operations: connect and takeover, routing, subscriptions, close, wills, expiry.
 
 use super::*;
+use crate::store::StoreOp;
 use starling_codec::SubscriptionOptions;
 use starling_session::QueuedMessage;
 
@@ -54,9 +55,11 @@ impl Core {
                 offline: None,
                 expires_at: None,
                 filters: Vec::new(),
+                persistent: false,
             });
         record.conn = Some(conn);
         record.expires_at = None;
+        record.persistent = request.session_expiry_interval != 0;
         // v5 [MQTT-3.1.2-5]: resume the existing session; [MQTT-3.1.2-6]: or start a new one.
         let resume = record.offline.take().filter(|_| !request.clean_start);
         self.conns.insert(conn, client.clone());
@@ -91,8 +94,19 @@ impl Core {
             self.takeovers.retain(|_, (waiting, _)| *waiting != conn);
             return;
         };
+        let persist = sei != 0 && !self.takeovers.contains_key(&client);
         if let Some(record) = self.sessions.get_mut(&client) {
             record.conn = None;
+            record.persistent = persist;
+            if persist {
+                let expires_at =
+                    (sei != u32::MAX).then(|| now + Duration::from_secs(u64::from(sei)));
+                self.outputs.push_back(Output::Store(StoreOp::SaveSession {
+                    client_id: client.clone(),
+                    state: state.clone(),
+                    expires_at,
+                }));
+            }
             record.offline = Some(state);
         }
         if let Some(will) = will {
@@ -129,6 +143,10 @@ impl Core {
     /// Ends a session: subscriptions and state are discarded and a pending will is published.
     pub(super) fn end_session(&mut self, now: Instant, client: &ClientId) {
         if let Some(record) = self.sessions.remove(client) {
+            if record.persistent {
+                self.outputs
+                    .push_back(Output::Store(StoreOp::RemoveSession(client.clone())));
+            }
             for filter in &record.filters {
                 self.remove_subscription(client, filter);
             }
@@ -173,6 +191,12 @@ impl Core {
         if message.retain {
             // v5 [MQTT-3.3.1-5]: store (or clear, for an empty payload) the retained message.
             self.retained.set(message.clone());
+            let op = if message.payload.is_empty() {
+                StoreOp::RemoveRetained(message.topic.clone())
+            } else {
+                StoreOp::SetRetained(message.clone())
+            };
+            self.outputs.push_back(Output::Store(op));
         }
         let publisher = from.and_then(|c| self.conns.get(&c)).cloned();
         let Core {
@@ -261,7 +285,14 @@ impl Core {
             self.stats.dropped_queue_full += 1;
             return;
         }
-        state.queued.push_back(QueuedMessage { message, options });
+        let queued = QueuedMessage { message, options };
+        if record.persistent {
+            self.outputs.push_back(Output::Store(StoreOp::Enqueue {
+                client_id: client.clone(),
+                message: queued.clone(),
+            }));
+        }
+        state.queued.push_back(queued);
     }
 
     pub(super) fn subscribe(
@@ -284,6 +315,12 @@ impl Core {
             }
             sub.options.qos = sub.options.qos.min(self.config.maximum_qos);
             let existed = self.add_subscription(&client, &sub);
+            if self.sessions.get(&client).is_some_and(|r| r.persistent) {
+                self.outputs.push_back(Output::Store(StoreOp::Subscribe {
+                    client_id: client.clone(),
+                    subscription: sub.clone(),
+                }));
+            }
             codes.push(match sub.options.qos {
                 QoS::AtMostOnce => ReasonCode::Success,
                 QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
@@ -323,7 +360,7 @@ impl Core {
     }
 
     /// Adds or replaces a subscription; returns whether it already existed.
-    fn add_subscription(&mut self, client: &ClientId, sub: &Subscription) -> bool {
+    pub(super) fn add_subscription(&mut self, client: &ClientId, sub: &Subscription) -> bool {
         let entry = SubEntry {
             options: sub.options,
             identifier: sub.identifier,
@@ -399,6 +436,12 @@ impl Core {
             if removed {
                 if let Some(record) = self.sessions.get_mut(&client) {
                     record.filters.retain(|f| f != filter.as_str());
+                    if record.persistent {
+                        self.outputs.push_back(Output::Store(StoreOp::Unsubscribe {
+                            client_id: client.clone(),
+                            filter: filter.as_str().to_owned(),
+                        }));
+                    }
                 }
             }
             codes.push(if removed {

@@ -30,6 +30,7 @@ fn req(id: &str, clean: bool) -> ConnectRequest {
         client_id: id.to_owned(),
         clean_start: clean,
         will: None,
+        session_expiry_interval: if clean { 0 } else { u32::MAX },
     }
 }
 
@@ -72,7 +73,14 @@ fn subscribe(core: &mut Core, now: Instant, conn: ConnId, subs: Vec<Subscription
             denied: vec![None; n],
         },
     );
+    drain_no_store(core)
+}
+
+fn drain_no_store(core: &mut Core) -> Vec<Output> {
     drain(core)
+        .into_iter()
+        .filter(|o| !matches!(o, Output::Store(_)))
+        .collect()
 }
 
 fn deliveries(outputs: &[Output]) -> Vec<(ConnId, &Message, &DeliveryOptions)> {
@@ -422,4 +430,73 @@ fn assigned_client_ids_are_unique() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+#[test]
+fn store_ops_let_a_new_core_recover_retained_and_persistent_sessions() {
+    use crate::store::{MemoryStore, Store};
+    let now = t0();
+    let mut store = MemoryStore::new();
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, now, 1, "p", false);
+    let outputs = {
+        core.handle(
+            now,
+            Input::Subscribe {
+                conn: 1,
+                packet_id: pid(1),
+                subscriptions: vec![sub("q/#", QoS::AtLeastOnce)],
+                denied: vec![None],
+            },
+        );
+        core.handle(
+            now,
+            Input::Publish {
+                from: None,
+                message: msg("r", QoS::AtMostOnce, true),
+            },
+        );
+        // The connection hands back its session state, subscriptions included.
+        let mut state = SessionState::default();
+        state
+            .subscriptions
+            .insert("q/#".into(), sub("q/#", QoS::AtLeastOnce));
+        core.handle(
+            now,
+            Input::Closed {
+                conn: 1,
+                state,
+                will: None,
+                session_expiry_interval: u32::MAX,
+            },
+        );
+        core.handle(
+            now,
+            Input::Publish {
+                from: None,
+                message: msg("q/1", QoS::AtLeastOnce, false),
+            },
+        );
+        drain(&mut core)
+    };
+    for o in outputs {
+        if let Output::Store(op) = o {
+            store.apply(op).unwrap();
+        }
+    }
+    // A fresh core (a restarted broker) restores from the store.
+    let mut core2 = Core::new(CoreConfig::default());
+    core2.restore(store.load().unwrap());
+    assert_eq!(core2.retained().len(), 1);
+    let state = connect(&mut core2, now, 7, "p", false).expect("session resumed");
+    assert_eq!(state.queued.len(), 1);
+    assert!(state.subscriptions.contains_key("q/#"));
+    core2.handle(
+        now,
+        Input::Publish {
+            from: None,
+            message: msg("q/2", QoS::AtLeastOnce, false),
+        },
+    );
+    assert_eq!(deliveries(&drain(&mut core2))[0].0, 7);
 }

@@ -187,6 +187,7 @@ impl Connection {
                                 client_id: info.client_id.to_string(),
                                 clean_start: info.clean_start,
                                 will: info.will.clone(),
+                                session_expiry_interval: info.session_expiry_interval,
                             };
                             self.send_router(Input::Connect {
                                 conn: self.conn,

@@ -5,7 +5,10 @@ mod hooks;
 mod outbox;
 mod router;
 
-use crate::core::{ConnId, Core, CoreConfig, Input};
+use crate::{
+    core::{ConnId, Core, CoreConfig, Input},
+    store::{MemoryStore, Store},
+};
 use bytes::Bytes;
 use starling_codec::{QoS, TopicName};
 use starling_session::{Message, ServerConfig};
@@ -124,9 +127,18 @@ impl Metrics {
 }
 
 /// Builds a [`Broker`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct BrokerBuilder {
     config: BrokerConfig,
+    store: Option<Box<dyn Store>>,
+}
+
+impl std::fmt::Debug for BrokerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BrokerBuilder {
@@ -146,6 +158,13 @@ impl BrokerBuilder {
         self
     }
 
+    /// Uses `store` for retained messages and persistent sessions (default: a fresh
+    /// [`MemoryStore`](crate::store::MemoryStore)). Its contents are restored at spawn.
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Box::new(store));
+        self
+    }
+
     /// Validates the configuration (no I/O).
     pub fn build(self) -> Result<Broker, ConfigError> {
         let c = &self.config;
@@ -158,8 +177,10 @@ impl BrokerBuilder {
         if c.max_outbox == 0 {
             return Err(ConfigError("max_outbox must be at least 1"));
         }
+        let store = self.store.unwrap_or_else(|| Box::new(MemoryStore::new()));
         Ok(Broker {
             config: self.config,
+            store,
         })
     }
 }
@@ -170,9 +191,17 @@ impl BrokerBuilder {
 pub struct ConfigError(pub &'static str);
 
 /// A configured broker, not yet running.
-#[derive(Debug)]
 pub struct Broker {
     config: BrokerConfig,
+    store: Box<dyn Store>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 pub(crate) struct Shared {
@@ -237,8 +266,11 @@ impl Broker {
             started: tokio::time::Instant::now(),
             config,
         });
-        let core = Core::new(shared.config.core.clone());
-        let router = tokio::spawn(router::run(core, router_rx, metrics));
+        let mut core = Core::new(shared.config.core.clone());
+        let mut store = self.store;
+        let snapshot = store.load().map_err(|e| io::Error::other(e.to_string()))?;
+        core.restore(snapshot);
+        let router = tokio::spawn(router::run(core, store, router_rx, metrics));
         let mut tasks = vec![router];
         for listener in shared.config.listeners.clone() {
             let socket = TcpListener::bind(listener.addr).await?;

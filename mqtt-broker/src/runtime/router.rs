@@ -4,7 +4,10 @@ use super::{
     outbox::{ConnMsg, Outbox},
     Metrics,
 };
-use crate::core::{ConnId, Core, Input, Output};
+use crate::{
+    core::{ConnId, Core, Input, Output},
+    store::Store,
+};
 use std::{collections::HashMap, sync::Arc};
 use tokio::{
     sync::mpsc,
@@ -18,7 +21,12 @@ pub(crate) enum RouterMsg {
     Shutdown,
 }
 
-pub(crate) async fn run(mut core: Core, mut rx: mpsc::Receiver<RouterMsg>, metrics: Arc<Metrics>) {
+pub(crate) async fn run(
+    mut core: Core,
+    mut store: Box<dyn Store>,
+    mut rx: mpsc::Receiver<RouterMsg>,
+    metrics: Arc<Metrics>,
+) {
     let mut outboxes: HashMap<ConnId, Arc<Outbox>> = HashMap::new();
     loop {
         let deadline = core.poll_timeout();
@@ -26,7 +34,7 @@ pub(crate) async fn run(mut core: Core, mut rx: mpsc::Receiver<RouterMsg>, metri
             msg = rx.recv() => msg,
             _ = async { sleep_until(deadline.map(Instant::from_std).unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
                 core.handle_timeout(Instant::now().into_std());
-                dispatch(&mut core, &mut outboxes, &metrics);
+                dispatch(&mut core, &mut *store, &mut outboxes, &metrics);
                 continue;
             }
         };
@@ -51,7 +59,7 @@ pub(crate) async fn run(mut core: Core, mut rx: mpsc::Receiver<RouterMsg>, metri
                         _ => None,
                     };
                     core.handle(now, *input);
-                    dispatch(&mut core, &mut outboxes, &metrics);
+                    dispatch(&mut core, &mut *store, &mut outboxes, &metrics);
                     if let Some(conn) = closed {
                         outboxes.remove(&conn);
                     }
@@ -59,11 +67,20 @@ pub(crate) async fn run(mut core: Core, mut rx: mpsc::Receiver<RouterMsg>, metri
                 RouterMsg::Shutdown => return,
             }
         }
+        // One sync per batch: many clients' changes share it (group commit).
+        if let Err(e) = store.sync() {
+            tracing::error!(error = %e, "store sync failed");
+        }
         metrics.set_core(&core);
     }
 }
 
-fn dispatch(core: &mut Core, outboxes: &mut HashMap<ConnId, Arc<Outbox>>, metrics: &Metrics) {
+fn dispatch(
+    core: &mut Core,
+    store: &mut dyn Store,
+    outboxes: &mut HashMap<ConnId, Arc<Outbox>>,
+    metrics: &Metrics,
+) {
     while let Some(out) = core.poll_output() {
         let (conn, msg) = match out {
             Output::Accept {
@@ -107,6 +124,12 @@ fn dispatch(core: &mut Core, outboxes: &mut HashMap<ConnId, Arc<Outbox>>, metric
                 },
             ),
             Output::Disconnect { conn, reason } => (conn, ConnMsg::Disconnect(reason)),
+            Output::Store(op) => {
+                if let Err(e) = store.apply(op) {
+                    tracing::error!(error = %e, "store operation failed");
+                }
+                continue;
+            }
         };
         if let Some(outbox) = outboxes.get(&conn) {
             if !outbox.push(msg) {
