@@ -82,8 +82,15 @@ impl ClientSession {
         if size > self.server_max_packet_size as usize {
             return Err(ClientError::TooLarge);
         }
+        // With an alias the PUBLISH grows by a property; use one only if that still fits
+        // (the alias value does not change the size).
+        let mut probe = publish.clone();
+        probe.properties.topic_alias = Some(std::num::NonZeroU16::MIN);
+        let alias_fits = probe
+            .encoded_len(self.config.version)
+            .is_ok_and(|n| n <= self.server_max_packet_size as usize);
         let mut wire = publish.clone();
-        if self.config.version.is_v5() {
+        if self.config.version.is_v5() && alias_fits {
             // v5 [MQTT-3.2.2-17], [MQTT-3.2.2-18]: aliases only up to the server's maximum.
             match self.outbound_aliases.assign(&publish.topic) {
                 AliasUse::None => {}

@@ -11,6 +11,7 @@ mod pair;
 #[allow(dead_code)]
 mod raw;
 
+mod client;
 mod keep_alive;
 mod server_connect;
 mod server_delivery;
