@@ -29,11 +29,9 @@ impl Auth {
         let reason_code = ReasonCode::from_u8(r.u8()?)
             .filter(|rc| rc.is_valid_for(PacketType::Auth))
             .ok_or(DecodeError::Malformed("invalid AUTH reason code"))?;
-        let properties = if r.is_empty() {
-            AuthProperties::default()
-        } else {
-            AuthProperties::decode(r)?
-        };
+        // v5 §3.15.2.1 allows omitting the reason code and property length together only;
+        // after a reason code, no properties is a property length of 0 (v5 [MQTT-2.2.2-1]).
+        let properties = AuthProperties::decode(r)?;
         Ok(Auth {
             reason_code,
             properties,

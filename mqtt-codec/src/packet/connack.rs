@@ -48,12 +48,9 @@ impl ConnAck {
             let rc = ReasonCode::from_u8(code)
                 .filter(|rc| rc.is_valid_for(PacketType::ConnAck))
                 .ok_or(DecodeError::Malformed("invalid CONNACK reason code"))?;
-            let properties = if r.is_empty() {
-                ConnAckProperties::default()
-            } else {
-                ConnAckProperties::decode(r)?
-            };
-            (rc, properties)
+            // v5 [MQTT-2.2.2-1]: unlike the acknowledgements, a CONNACK has no short form; no
+            // properties is a property length of 0.
+            (rc, ConnAckProperties::decode(r)?)
         } else {
             let rc = ReasonCode::from_v3_connack_return_code(code)
                 .ok_or(DecodeError::Malformed("invalid CONNACK return code"))?;

@@ -44,8 +44,13 @@ impl SubscriptionOptions {
     }
 
     fn decode(byte: u8, version: ProtocolVersion) -> Result<SubscriptionOptions, DecodeError> {
-        let qos =
-            QoS::from_u8(byte & 0x03).ok_or(DecodeError::Malformed("subscription QoS is 3"))?;
+        let qos = QoS::from_u8(byte & 0x03).ok_or(if version.is_v5() {
+            // v5 §3.8.3.1: "It is a Protocol Error if the Maximum QoS field has the value 3."
+            DecodeError::ProtocolError("subscription QoS is 3")
+        } else {
+            // v3.1.1 [MQTT-3.8.3-4]: malformed.
+            DecodeError::Malformed("subscription QoS is 3")
+        })?;
         if !version.is_v5() {
             // v3.1.1 [MQTT-3.8.3-4]: the upper six bits are reserved and must be 0.
             if byte & 0xFC != 0 {
