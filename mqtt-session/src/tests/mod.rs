@@ -11,9 +11,11 @@ mod pair;
 #[allow(dead_code)]
 mod raw;
 
+mod auth;
 mod client;
 mod keep_alive;
 mod server_connect;
 mod server_delivery;
+mod server_disconnect;
 mod server_qos;
 mod server_subscribe;

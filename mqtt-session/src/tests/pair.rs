@@ -456,6 +456,27 @@ impl Pair {
         self.drive();
     }
 
+    /// A new connection to a server that lost the session (expired, or a restart without
+    /// storage): the client keeps its state, the broker store is emptied.
+    pub(crate) fn reconnect_to_fresh_server(&mut self) {
+        if self.open {
+            self.cut();
+        }
+        let now = self.now();
+        self.server = ServerSession::new(now, self.server_config.clone());
+        self.server_store = None;
+        let old_client = std::mem::replace(
+            &mut self.client,
+            ClientSession::new(now, self.client_config.clone()),
+        );
+        self.client =
+            ClientSession::resume(now, self.client_config.clone(), old_client.into_state());
+        self.to_server = Link::default();
+        self.to_client = Link::default();
+        self.open = true;
+        self.drive();
+    }
+
     /// The client's events since the last call.
     pub(crate) fn client_events(&mut self) -> Vec<ClientEvent> {
         std::mem::take(&mut self.client_events)
