@@ -6,14 +6,13 @@
 //!
 //! Each test that proves a normative statement cites it with its version.
 
-#[allow(dead_code)] // Interim: helpers for the test files still to come.
 mod pair;
-#[allow(dead_code)]
 mod raw;
 
 mod auth;
 mod client;
 mod keep_alive;
+mod resume;
 mod server_connect;
 mod server_delivery;
 mod server_disconnect;

@@ -86,11 +86,6 @@ impl Link {
         self.in_flight.clear();
         self.rx.clear();
     }
-
-    /// The packets sent since the last call.
-    pub(crate) fn take_sent(&mut self) -> Vec<Packet> {
-        std::mem::take(&mut self.sent)
-    }
 }
 
 /// Splits a transmit buffer into whole MQTT frames.

@@ -665,3 +665,24 @@ fn end_to_end_rejected_client_sees_refused_and_both_close() {
         assert!(!pair.open);
     }
 }
+
+#[test]
+fn end_to_end_broker_may_decide_later() {
+    let policy = Policy {
+        connect: ConnectPolicy::Manual,
+        ..Policy::default()
+    };
+    let mut pair = Pair::with_policy(
+        client_config(ProtocolVersion::V5),
+        ServerConfig::default(),
+        policy,
+    );
+    pair.drive();
+    assert_eq!(pair.server.phase(), ServerPhase::AwaitingAccept);
+    pair.advance(Duration::from_secs(5));
+    assert_eq!(pair.client.phase(), crate::ClientPhase::Connecting);
+    let now = pair.now();
+    pair.server.accept(now, Accept::new()).unwrap();
+    pair.drive();
+    assert_eq!(pair.client.phase(), crate::ClientPhase::Connected);
+}
