@@ -352,6 +352,9 @@ impl ServerSession {
             }
         }
         self.drain_queue(now);
+        for packet in std::mem::take(&mut self.deferred) {
+            self.handle_packet(now, packet);
+        }
         Ok(())
     }
 

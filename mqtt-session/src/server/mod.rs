@@ -236,6 +236,8 @@ pub struct ServerSession {
     timers: TimerTable,
     transmit: BytesMut,
     events: VecDeque<ServerEvent>,
+    /// Packets handed to `handle_packet` while the CONNECT awaits the broker's decision.
+    deferred: VecDeque<Packet>,
 }
 
 impl std::fmt::Debug for ServerSession {
@@ -277,6 +279,7 @@ impl ServerSession {
             timers,
             transmit: BytesMut::new(),
             events: VecDeque::new(),
+            deferred: VecDeque::new(),
         }
     }
 
@@ -364,9 +367,18 @@ impl ServerSession {
     }
 
     /// Handles one decoded packet (for transports that carry packets, and tests).
+    ///
+    /// Packets after the CONNECT are held until [`accept`](Self::accept) (and dropped on
+    /// [`reject`](Self::reject)), as [`handle_bytes`](Self::handle_bytes) leaves their bytes.
     pub fn handle_packet(&mut self, now: Instant, packet: Packet) {
         match self.phase {
             ServerPhase::Closed => return,
+            ServerPhase::AwaitingAccept => {
+                // v5 [MQTT-3.1.4-6], v3.1.1 [MQTT-3.1.4-5]: nothing after the CONNECT is
+                // processed before the broker accepts (`handle_bytes` leaves it in the buffer).
+                self.deferred.push_back(packet);
+                return;
+            }
             ServerPhase::AwaitingConnect => {
                 let Packet::Connect(connect) = packet else {
                     // v5 [MQTT-3.1.0-1], v3.1.1 [MQTT-3.1.0-1]: CONNECT first, else close.

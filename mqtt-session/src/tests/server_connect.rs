@@ -686,3 +686,41 @@ fn end_to_end_broker_may_decide_later() {
     pair.drive();
     assert_eq!(pair.client.phase(), crate::ClientPhase::Connected);
 }
+
+#[test]
+fn packets_handed_over_before_accept_wait_for_it() {
+    for accept in [true, false] {
+        let mut raw = RawServer::new(ServerConfig::default());
+        let now = raw.now();
+        raw.session.handle_packet(
+            now,
+            Packet::Connect(Box::new(connect(ProtocolVersion::V5, "c"))),
+        );
+        raw.session.handle_packet(
+            now,
+            Packet::Publish(publish("t", QoS::AtLeastOnce, 1, b"x")),
+        );
+        raw.session.handle_packet(now, Packet::PingReq);
+        // Through handle_packet as through handle_bytes: nothing after the CONNECT is
+        // processed before the broker decides.
+        assert!(matches!(&raw.events()[..], [ServerEvent::Connect(_)]));
+        assert!(raw.recv().is_empty());
+        if accept {
+            raw.session.accept(now, Accept::new()).unwrap();
+            assert!(matches!(&raw.events()[..], [ServerEvent::Publish { .. }]));
+            let out = raw.recv();
+            assert!(
+                matches!(&out[..], [Packet::ConnAck(_), Packet::PingResp]),
+                "{out:?}"
+            );
+        } else {
+            raw.session.reject(ReasonCode::NotAuthorized).unwrap();
+            // v5 [MQTT-3.1.4-6], v3.1.1 [MQTT-3.1.4-5]
+            let events = raw.events();
+            assert!(!events
+                .iter()
+                .any(|e| matches!(e, ServerEvent::Publish { .. })));
+            assert_eq!(raw.recv().len(), 1);
+        }
+    }
+}
