@@ -673,3 +673,32 @@ fn end_to_end_over_a_slow_link() {
     assert_eq!(pair.client.inflight_len(), 0);
     assert_eq!(pair.server.inflight_len(), 0);
 }
+
+#[test]
+fn pubrel_order_follows_pubrec_order() {
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        let mut raw = connected(version);
+        let now = raw.now();
+        let a = raw
+            .session
+            .publish(now, req("t", QoS::ExactlyOnce))
+            .unwrap()
+            .unwrap();
+        let b = raw
+            .session
+            .publish(now, req("t", QoS::ExactlyOnce))
+            .unwrap()
+            .unwrap();
+        raw.recv();
+        raw.send(Packet::PubRec(PubRec::new(b)));
+        raw.send(Packet::PubRec(PubRec::new(a)));
+        // v5 [MQTT-4.6.0-4], v3.1.1 [MQTT-4.6.0-4]
+        assert_eq!(
+            raw.recv(),
+            vec![
+                Packet::PubRel(PubRel::new(b)),
+                Packet::PubRel(PubRel::new(a))
+            ]
+        );
+    }
+}

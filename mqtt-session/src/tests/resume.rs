@@ -330,7 +330,8 @@ fn subscriptions_and_queued_messages_survive_a_reconnect() {
             pair.server.deliver(now, m, o.clone()).unwrap();
         }
         pair.reconnect();
-        // v3.1.1 [MQTT-3.1.2-5]: QoS 1/2 messages matching the subscriptions were stored…
+        // v5 [MQTT-3.1.2-23], v3.1.1 [MQTT-4.1.0-1], v3.1.1 [MQTT-3.1.2-5]: the session state
+        // was kept after the close, QoS 1/2 messages matching the subscriptions included…
         let got: Vec<_> = pair
             .client_messages()
             .iter()
@@ -428,4 +429,40 @@ fn dropped_bytes_desynchronise_the_stream_and_close_it() {
             ..
         })
     ));
+}
+
+#[test]
+fn sent_qos2_message_is_resent_even_after_it_expired() {
+    let mut pair = persistent(ProtocolVersion::V5, Policy::default());
+    let now = pair.now();
+    let mut m = Message::new(
+        topic_name("t"),
+        Bytes::from_static(b"e"),
+        QoS::ExactlyOnce,
+        false,
+    );
+    m.expires_at = Some(now + std::time::Duration::from_secs(5));
+    let o = DeliveryOptions {
+        qos: QoS::ExactlyOnce,
+        ..DeliveryOptions::default()
+    };
+    let Delivery::Sent(Some(id)) = pair.server.deliver(now, m, o).unwrap() else {
+        panic!()
+    };
+    pair.step();
+    // The client's PUBREC is lost; the message expires while the client is away.
+    pair.to_server.drop_packets = 1;
+    pair.drive();
+    pair.cut();
+    pair.advance(std::time::Duration::from_secs(60));
+    pair.to_client.sent.clear();
+    pair.reconnect();
+    // v5 [MQTT-4.3.3-7]: once sent, expiry no longer applies: it is resent and completed.
+    assert!(publishes(&pair.to_client.sent)
+        .iter()
+        .any(|p| p.dup && p.qos_pid.packet_id() == Some(id)));
+    assert!(pair.server_events().contains(&ServerEvent::Delivered {
+        packet_id: id,
+        reason: ReasonCode::Success
+    }));
 }

@@ -151,7 +151,8 @@ fn accepted_clean_start_gets_success_and_session_present_0() {
         let ack = connack(&out);
         assert_eq!(ack.reason_code, ReasonCode::Success);
         assert!(!ack.session_present);
-        // v5 [MQTT-3.1.2-4], v3.1.1 [MQTT-3.1.2-6]: the existing session is discarded.
+        // v5 [MQTT-3.1.2-4], v3.1.1 [MQTT-3.1.2-6], v5 [MQTT-3.1.4-4], v3.1.1 [MQTT-3.1.4-3]:
+        // Clean Start is processed: the existing session is discarded.
         assert_eq!(raw.session.subscriptions().count(), 0);
         assert_eq!(raw.session.phase(), ServerPhase::Connected);
     }
@@ -261,6 +262,7 @@ fn v311_empty_client_id_with_clean_session_1_is_accepted() {
         .accept(raw.now(), Accept::new().assign_client_id(s("gen")))
         .unwrap();
     assert_eq!(connack(&raw.recv()).reason_code, ReasonCode::Success);
+    // v3.1.1 [MQTT-3.1.3-6]: processed as if the client had sent the assigned id.
     assert_eq!(raw.session.client_id(), Some("gen"));
 }
 
@@ -722,5 +724,27 @@ fn packets_handed_over_before_accept_wait_for_it() {
                 .any(|e| matches!(e, ServerEvent::Publish { .. })));
             assert_eq!(raw.recv().len(), 1);
         }
+    }
+}
+
+#[test]
+fn rejected_client_identifier_gets_0x85_or_return_code_2_then_close() {
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        let mut raw = RawServer::new(ServerConfig::default());
+        raw.send(Packet::Connect(Box::new(connect(version, "bad id"))));
+        raw.events();
+        raw.session
+            .reject(ReasonCode::ClientIdentifierNotValid)
+            .unwrap();
+        let out = raw.recv();
+        // v5 [MQTT-3.1.3-8], v3.1.1 [MQTT-3.1.3-9]
+        assert_eq!(
+            connack(&out).reason_code,
+            ReasonCode::ClientIdentifierNotValid
+        );
+        if !version.is_v5() {
+            assert_eq!(&encode(version, &out[0])[..], b"\x20\x02\x00\x02");
+        }
+        assert!(raw.is_closed());
     }
 }

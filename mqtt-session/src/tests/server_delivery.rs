@@ -327,7 +327,8 @@ fn client_receive_maximum_is_respected_and_the_queue_drains_on_acks() {
         }
         assert!(raw.session.inflight_len() <= 2);
     }
-    // v5 [MQTT-4.6.0-5], v3.1.1 [MQTT-4.6.0-6]: same topic and QoS: sent in arrival order.
+    // v5 [MQTT-4.6.0-5], v5 [MQTT-4.6.0-6], v3.1.1 [MQTT-4.6.0-5], v3.1.1 [MQTT-4.6.0-6]:
+    // topics are ordered by default: same topic and QoS are sent in arrival order.
     assert_eq!(order, vec![0, 1, 2, 3, 4]);
     assert_eq!(raw.session.queued_len(), 0);
 }
@@ -630,4 +631,21 @@ fn end_to_end_topic_aliases_resolve_on_the_client() {
         .sent
         .iter()
         .any(|p| matches!(p, Packet::Publish(p) if p.topic.is_empty())));
+}
+
+#[test]
+fn separate_copies_each_carry_their_subscription_identifier() {
+    let mut raw = server(ProtocolVersion::V5);
+    for id in [5u32, 6] {
+        let o = DeliveryOptions {
+            subscription_identifiers: vec![NonZeroU32::new(id).unwrap()],
+            ..DeliveryOptions::default()
+        };
+        deliver(&mut raw, message("t", QoS::AtMostOnce, false), o);
+        // v5 [MQTT-3.3.4-5]
+        assert_eq!(
+            one(&mut raw).properties.subscription_identifiers,
+            vec![NonZeroU32::new(id).unwrap()]
+        );
+    }
 }

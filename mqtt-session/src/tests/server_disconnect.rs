@@ -87,7 +87,8 @@ fn transport_close_publishes_the_will() {
         let mut raw = server(with_will(version));
         let now = raw.now();
         raw.session.handle_transport_closed(now);
-        // v5 [MQTT-3.1.2-8], v3.1.1 [MQTT-3.1.2-8]
+        // v5 [MQTT-3.1.2-7], v5 [MQTT-3.1.2-8], v3.1.1 [MQTT-3.1.2-8]: the will kept with the
+        // connection is handed over for publishing when it closes.
         let (reason, will, _) = closed(&mut raw);
         assert_eq!(reason, CloseReason::TransportClosed);
         assert!(will.is_some());
@@ -181,6 +182,7 @@ fn server_disconnect_sends_a_disconnect_reason_and_then_nothing() {
     // v5 [MQTT-3.14.2-2]: never a Session Expiry Interval from the server.
     assert_eq!(d.properties.session_expiry_interval, None);
     let (reason, will, _) = closed(&mut raw);
+    // v5 [MQTT-4.13.2-1]: a code of 0x80 or more closes the connection.
     assert_eq!(
         reason,
         CloseReason::ServerDisconnect(ReasonCode::SessionTakenOver)

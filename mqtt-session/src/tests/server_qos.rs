@@ -504,3 +504,19 @@ fn message_expiry_of_an_inbound_publish_becomes_a_deadline() {
         Some(now + std::time::Duration::from_secs(30))
     );
 }
+
+#[test]
+fn inbound_qos2_flow_continues_after_the_message_expired() {
+    let mut raw = server(ProtocolVersion::V5);
+    let mut p = publish("t", QoS::ExactlyOnce, 4, b"x");
+    p.properties.message_expiry_interval = Some(1);
+    raw.send(Packet::Publish(p));
+    raw.session
+        .ack_publish(pid(4), ReasonCode::Success)
+        .unwrap();
+    raw.recv();
+    raw.advance(std::time::Duration::from_secs(30));
+    raw.send(pubrel(4));
+    // v5 [MQTT-4.3.3-13]
+    assert_eq!(raw.recv(), vec![Packet::PubComp(PubComp::new(pid(4)))]);
+}

@@ -453,3 +453,22 @@ fn subscribe_from_the_client_carries_a_fresh_id_and_options() {
     assert_eq!(s.packet_id, id);
     assert_eq!(s.properties.subscription_identifier, NonZeroU32::new(9));
 }
+
+#[test]
+fn v311_unsubscribe_compares_filters_character_by_character() {
+    let mut raw = server(ProtocolVersion::V3_1_1, ServerConfig::default());
+    raw.send(Packet::Subscribe(subscribe(1, &[("a/+", QoS::AtMostOnce)])));
+    raw.events();
+    raw.session
+        .sub_ack(pid(1), vec![ReasonCode::Success])
+        .unwrap();
+    // v3.1.1 [MQTT-3.10.4-1]: "a/#" is not "a/+", even though it covers it.
+    raw.send(unsubscribe(2, &["a/#"]));
+    raw.events();
+    raw.session.unsub_ack(pid(2), None).unwrap();
+    assert_eq!(raw.session.subscriptions().count(), 1);
+    raw.send(unsubscribe(3, &["a/+"]));
+    raw.events();
+    raw.session.unsub_ack(pid(3), None).unwrap();
+    assert_eq!(raw.session.subscriptions().count(), 0);
+}
