@@ -356,7 +356,8 @@ fn unsupported_protocol_level_gets_return_code_1_then_close() {
     // CONNECT "MQTT" level 6.
     let mut raw = RawServer::new(ServerConfig::default());
     raw.send_bytes(b"\x10\x0d\x00\x04MQTT\x06\x02\x00\x3c\x00\x01a");
-    // v3.1.1 [MQTT-3.1.2-2]: CONNACK return code 0x01, then disconnect.
+    // v3.1.1 [MQTT-3.1.2-2]: CONNACK return code 0x01, then disconnect; v5 [MQTT-3.1.2-2]:
+    // a level other than 5 that is not accepted is closed.
     assert_eq!(
         raw.session.poll_transmit().as_deref(),
         Some(&b"\x20\x02\x00\x01"[..])

@@ -298,7 +298,8 @@ fn client_receive_maximum_is_respected_and_the_queue_drains_on_acks() {
             Delivery::Queued
         ]
     ));
-    // v5 [MQTT-3.3.4-9], v5 [MQTT-4.9.0-2]: no more than Receive Maximum unacknowledged.
+    // v5 [MQTT-4.9.0-1]: the initial quota is the client's Receive Maximum (2);
+    // v5 [MQTT-3.3.4-9], v5 [MQTT-4.9.0-2]: no more than that unacknowledged.
     let sent = publishes(raw.recv());
     assert_eq!(sent.len(), 2);
     assert_eq!(raw.session.inflight_len(), 2);
