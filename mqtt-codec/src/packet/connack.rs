@@ -48,9 +48,14 @@ impl ConnAck {
             let rc = ReasonCode::from_u8(code)
                 .filter(|rc| rc.is_valid_for(PacketType::ConnAck))
                 .ok_or(DecodeError::Malformed("invalid CONNACK reason code"))?;
-            // v5 [MQTT-2.2.2-1]: unlike the acknowledgements, a CONNACK has no short form; no
-            // properties is a property length of 0.
-            (rc, ConnAckProperties::decode(r)?)
+            // v5 §3.2.2.3.1 requires the Property Length, but mqttbytes (rumqtt) leaves it out
+            // when there are no properties; read that as no properties, as before.
+            let properties = if r.is_empty() {
+                ConnAckProperties::default()
+            } else {
+                ConnAckProperties::decode(r)?
+            };
+            (rc, properties)
         } else {
             let rc = ReasonCode::from_v3_connack_return_code(code)
                 .ok_or(DecodeError::Malformed("invalid CONNACK return code"))?;
