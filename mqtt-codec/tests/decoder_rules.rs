@@ -288,7 +288,8 @@ fn server_refuses_oversize_packets_from_the_fixed_header() {
 
 #[test]
 fn a_stream_of_packets_is_split_exactly() {
-    // CONNECT, SUBSCRIBE, PUBLISH, PUBREL, PINGREQ, DISCONNECT back to back, fed in pieces.
+    // CONNECT, SUBSCRIBE, PUBLISH, PUBREL, PINGREQ, DISCONNECT back to back, fed in pieces:
+    // a read may hold several or partial packets, v5 [MQTT-6.0.0-2], v3.1.1 [MQTT-6.0.0-2].
     let stream = cat![
         CONNECT_V5,
         frame(0x82, cat![[0, 1, 0], s("a/#"), [0x01]]),

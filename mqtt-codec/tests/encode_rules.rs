@@ -343,6 +343,8 @@ fn meaning_changing_v5_data_is_refused_for_v3() {
 
 #[test]
 fn v3_connack_return_codes() {
+    // MQTT 5 reasons map to the six 3.x return codes; a malformed packet or protocol error has
+    // none, so a 3.x server closes without CONNACK: v3.1.1 [MQTT-3.2.2-6].
     use ReasonCode as R;
     let table: [(ReasonCode, u8); 22] = [
         (R::Success, 0x00),

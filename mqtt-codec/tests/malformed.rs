@@ -348,6 +348,8 @@ fn truncated_and_trailing() {
 
 #[test]
 fn connect_rules() {
+    // Every vector here is a CONNECT that does not conform to section 3.1, which the server
+    // must detect: v5 [MQTT-3.1.4-1], v3.1.1 [MQTT-3.1.4-1].
     let mut t = Vec::new();
     for v in ALL {
         let wp = no_props(v);

@@ -656,3 +656,31 @@ fn ping_and_disconnect_v3() {
     }
     check_valid(&table);
 }
+
+#[test]
+fn topics_are_neither_normalised_nor_case_folded() {
+    use starling_codec::TopicFilter;
+    // "café" precomposed (U+00E9) and decomposed (e + U+0301) are different topics.
+    let decomposed = "cafe\u{301}";
+    check_valid(&[ok(
+        "v3.1.1 [MQTT-4.7.3-4] decomposed UTF-8 topic kept byte for byte",
+        V3_1_1,
+        cat![[0x30, 0x08], s(decomposed)],
+        Packet::Publish(publish(decomposed, QosPid::AtMostOnce, b"")),
+    )]);
+    // v5 [MQTT-4.7.3-4], v3.1.1 [MQTT-4.7.3-4]: matching compares the strings as they are.
+    let precomposed = TopicFilter::try_from("caf\u{e9}").unwrap();
+    assert!(precomposed.matches("caf\u{e9}"));
+    assert!(!precomposed.matches(decomposed));
+    assert!(!TopicFilter::try_from("a/B").unwrap().matches("a/b"));
+    assert!(!TopicFilter::try_from("a /b").unwrap().matches("a/b"));
+    // v5 [MQTT-4.7.2-1], v3.1.1 [MQTT-4.7.2-1]: a leading wildcard does not match '$' topics.
+    for f in ["#", "+/x", "+/#"] {
+        assert!(!TopicFilter::try_from(f).unwrap().matches("$SYS/x"), "{f}");
+    }
+    assert!(TopicFilter::try_from("$SYS/+").unwrap().matches("$SYS/x"));
+    // The share prefix is not part of the filter matched.
+    assert!(TopicFilter::try_from("$share/g/a/+")
+        .unwrap()
+        .matches("a/b"));
+}

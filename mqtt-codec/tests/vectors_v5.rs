@@ -289,6 +289,16 @@ fn connack_v5() {
                 ..ConnAck::new(ReasonCode::Success)
             })),
         ),
+        ok_decode_only(
+            // v5 §3.2.2.3.1 requires the property length, but mqttbytes (rumqtt) omits it when
+            // there are no properties; the decoder tolerates that form, the encoder never
+            // writes it.
+            "v5 CONNACK without property length, as mqttbytes writes it",
+            V5,
+            b"\x20\x02\x00\x00".to_vec(),
+            Packet::ConnAck(Box::new(ConnAck::new(ReasonCode::Success))),
+            b"\x20\x03\x00\x00\x00".to_vec(),
+        ),
         ok(
             "v5 CONNACK maximum QoS 0",
             V5,
@@ -640,7 +650,7 @@ fn subscribe_v5() {
 #[test]
 fn suback_v5() {
     let mut table = vec![ok(
-        "v5 [MQTT-3.9.3-1] SUBACK with every Subscribe Reason Code, in filter order",
+        "v5 SUBACK with every Subscribe Reason Code, kept in order",
         V5,
         frame(0x90, cat![[0x00, 0x01, 0x00], SUBACK_CODES]),
         Packet::SubAck(SubAck {
@@ -706,7 +716,7 @@ fn unsubscribe_and_unsuback_v5() {
             }),
         ),
         ok(
-            "v5 [MQTT-3.11.3-1] UNSUBACK with every UNSUBSCRIBE Reason Code, in filter order",
+            "v5 UNSUBACK with every UNSUBSCRIBE Reason Code, kept in order",
             V5,
             frame(0xb0, cat![[0x00, 0x03, 0x00], UNSUBACK_CODES]),
             Packet::UnsubAck(UnsubAck {
