@@ -1,5 +1,6 @@
-//! Valid MQTT 5.0 byte vectors for all 15 packet types, with every property identifier at
-//! least once: each decodes to exactly the packet built here, consumes exactly its bytes, is
+//! Valid MQTT 5.0 byte vectors for CONNECT, CONNACK, PUBLISH and SUBSCRIBE (the other eleven
+//! packet types are in `vectors_v5_acks.rs`); together they use every property identifier at
+//! least once. Each decodes to exactly the packet built here, consumes exactly its bytes, is
 //! `Ok(None)` on every strict prefix, and encodes back to the same bytes (or to the stated
 //! canonical, shortest form) with a matching `encoded_len`. Properties are written in the order
 //! of the struct fields.
