@@ -82,8 +82,8 @@ impl Default for BrokerConfig {
             session: ServerConfig::default(),
             core: CoreConfig::default(),
             max_connections: 19_000,
-            max_outbox_qos0: 1_000,
-            max_outbox: 10_000,
+            max_outbox_qos0: 10_000,
+            max_outbox: 100_000,
             sys_interval: Some(Duration::from_secs(10)),
         }
     }
