@@ -112,4 +112,8 @@ pub struct DeliveryOptions {
     pub from_retained: bool,
     /// Subscription identifiers of all matching subscriptions (v5 [MQTT-3.3.4-3]).
     pub subscription_identifiers: Vec<NonZeroU32>,
+    /// The shared subscription group this delivery was chosen for: an opaque tag the session
+    /// keeps with the message (in its queue and inflight), so the broker can hand
+    /// unacknowledged shared messages to another member when this one goes away.
+    pub shared_group: Option<std::sync::Arc<str>>,
 }

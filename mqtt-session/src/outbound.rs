@@ -23,6 +23,9 @@ pub struct InflightPublish {
     pub publish: Publish,
     /// The stage of its flow.
     pub stage: OutboundStage,
+    /// The shared subscription group it was delivered for, if any (see
+    /// [`DeliveryOptions::shared_group`](crate::DeliveryOptions::shared_group)).
+    pub shared_group: Option<std::sync::Arc<str>>,
 }
 
 /// What an acknowledgement did.
@@ -91,7 +94,7 @@ impl Outbound {
     }
 
     /// Records a QoS > 0 PUBLISH that is being sent.
-    pub(crate) fn insert(&mut self, publish: Publish) {
+    pub(crate) fn insert(&mut self, publish: Publish, shared_group: Option<std::sync::Arc<str>>) {
         let Some(id) = publish.qos_pid.packet_id() else {
             return;
         };
@@ -100,8 +103,17 @@ impl Outbound {
             _ => OutboundStage::AwaitingPubAck,
         };
         self.seq += 1;
-        self.inflight
-            .insert(id.get(), (self.seq, InflightPublish { publish, stage }));
+        self.inflight.insert(
+            id.get(),
+            (
+                self.seq,
+                InflightPublish {
+                    publish,
+                    stage,
+                    shared_group,
+                },
+            ),
+        );
     }
 
     fn remove_if(&mut self, id: PacketId, stage: OutboundStage) -> bool {
@@ -219,7 +231,7 @@ mod tests {
     #[test]
     fn ids_skip_those_in_use_and_wrap() {
         let mut o = Outbound::new(PacketId::new(65534).unwrap());
-        o.insert(publish(65535, QoS::AtLeastOnce));
+        o.insert(publish(65535, QoS::AtLeastOnce), None);
         assert_eq!(o.allocate_id(|_| false).unwrap().get(), 65534);
         // 65535 is inflight, so the next is 1 after wrapping, unless 1 is used elsewhere.
         assert_eq!(o.allocate_id(|id| id.get() == 1).unwrap().get(), 2);
@@ -228,7 +240,7 @@ mod tests {
     #[test]
     fn qos2_flow_and_duplicate_pubrec() {
         let mut o = Outbound::new(PacketId::new(1).unwrap());
-        o.insert(publish(1, QoS::ExactlyOnce));
+        o.insert(publish(1, QoS::ExactlyOnce), None);
         let id = PacketId::new(1).unwrap();
         assert_eq!(o.on_puback(id, ReasonCode::Success), AckOutcome::Unknown);
         assert!(matches!(
@@ -252,9 +264,9 @@ mod tests {
     fn quota_follows_receive_maximum() {
         let mut o = Outbound::new(PacketId::new(1).unwrap());
         o.set_receive_maximum(2);
-        o.insert(publish(1, QoS::AtLeastOnce));
+        o.insert(publish(1, QoS::AtLeastOnce), None);
         assert!(o.has_quota());
-        o.insert(publish(2, QoS::ExactlyOnce));
+        o.insert(publish(2, QoS::ExactlyOnce), None);
         assert!(!o.has_quota());
         // v5 [MQTT-4.4.0-2]: a PUBREC error ends the flow and frees quota.
         o.on_pubrec(PacketId::new(2).unwrap(), ReasonCode::QuotaExceeded);

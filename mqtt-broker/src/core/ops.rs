@@ -94,6 +94,8 @@ impl Core {
             self.takeovers.retain(|_, (waiting, _)| *waiting != conn);
             return;
         };
+        let mut state = state;
+        self.redeliver_shared(now, &client, &mut state);
         let persist = sei != 0 && !self.takeovers.contains_key(&client);
         if let Some(record) = self.sessions.get_mut(&client) {
             record.conn = None;
@@ -136,6 +138,45 @@ impl Core {
                     record.expires_at = Some(at);
                 }
                 self.timers.push(Reverse((at, TimerKind::Expiry, client)));
+            }
+        }
+    }
+
+    /// Hands the unacknowledged and queued messages of shared subscriptions to another member
+    /// of their group (v5 §4.8.2: a message goes to one member; if that member goes away
+    /// before acknowledging it, another one gets it). A QoS 2 message whose PUBREL was sent
+    /// stays: the member already has it.
+    fn redeliver_shared(&mut self, now: Instant, client: &ClientId, state: &mut SessionState) {
+        use starling_session::OutboundStage;
+        let mut moved = Vec::new();
+        state.inflight.retain(|f| match &f.shared_group {
+            Some(g) if f.stage != OutboundStage::AwaitingPubComp => {
+                moved.push((g.clone(), Message::from_publish(now, f.publish.clone())));
+                false
+            }
+            _ => true,
+        });
+        state.queued.retain(|q| match &q.options.shared_group {
+            Some(g) => {
+                moved.push((g.clone(), q.message.clone()));
+                false
+            }
+            None => true,
+        });
+        for (group, mut message) in moved {
+            // The message keeps the expiry it had; its DUP/retain state is per delivery.
+            message.retain = false;
+            match self.pick_shared_member(&group, Some(client)) {
+                Some((other, options)) => self.deliver_to(&other, message, options),
+                // No other member: keep it for this one.
+                None => {
+                    let options = DeliveryOptions {
+                        qos: message.qos,
+                        shared_group: Some(group),
+                        ..Default::default()
+                    };
+                    state.queued.push_back(QueuedMessage { message, options });
+                }
             }
         }
     }
@@ -230,7 +271,7 @@ impl Core {
         }
         let groups = std::mem::take(&mut self.shared_scratch);
         for group in &groups {
-            if let Some((client, options)) = self.pick_shared_member(group) {
+            if let Some((client, options)) = self.pick_shared_member(group, None) {
                 self.deliver_to(&client, message.clone(), options);
             }
         }
@@ -239,19 +280,26 @@ impl Core {
 
     /// Round robin over the group, preferring members that are online (v5 §4.8.2: each message
     /// goes to one member).
-    fn pick_shared_member(&mut self, group: &Arc<str>) -> Option<(ClientId, DeliveryOptions)> {
+    fn pick_shared_member(
+        &mut self,
+        group: &Arc<str>,
+        exclude: Option<&ClientId>,
+    ) -> Option<(ClientId, DeliveryOptions)> {
         let sessions = &self.sessions;
         let g = self.shared.get_mut(group)?;
         let n = g.members.len();
-        if n == 0 {
-            return None;
-        }
-        let online = |c: &ClientId| sessions.get(c).is_some_and(|s| s.conn.is_some());
-        let start = g.next % n;
+        let eligible = |i: usize| exclude != Some(&g.members[i].0);
+        let online = |i: usize| {
+            eligible(i)
+                && sessions
+                    .get(&g.members[i].0)
+                    .is_some_and(|s| s.conn.is_some())
+        };
+        let start = g.next % n.max(1);
         let pick = (0..n)
             .map(|i| (start + i) % n)
-            .find(|&i| online(&g.members[i].0))
-            .unwrap_or(start);
+            .find(|&i| online(i))
+            .or_else(|| (0..n).map(|i| (start + i) % n).find(|&i| eligible(i)))?;
         g.next = pick + 1;
         let (client, entry) = &g.members[pick];
         let options = DeliveryOptions {
@@ -259,6 +307,7 @@ impl Core {
             retain_as_published: entry.options.retain_as_published,
             from_retained: false,
             subscription_identifiers: entry.identifier.into_iter().collect(),
+            shared_group: Some(group.clone()),
         };
         Some((client.clone(), options))
     }
@@ -339,6 +388,7 @@ impl Core {
                     retain_as_published: true,
                     from_retained: true,
                     subscription_identifiers: sub.identifier.into_iter().collect(),
+                    shared_group: None,
                 };
                 self.retained.for_each_match(&sub.filter, now, |m| {
                     retained.push((m.clone(), options.clone()))

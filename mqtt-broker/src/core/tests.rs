@@ -500,3 +500,53 @@ fn store_ops_let_a_new_core_recover_retained_and_persistent_sessions() {
     );
     assert_eq!(deliveries(&drain(&mut core2))[0].0, 7);
 }
+
+#[test]
+fn unacknowledged_shared_messages_go_to_another_member_when_one_disconnects() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig::default());
+    for (conn, id) in [(1, "a"), (2, "b")] {
+        connect(&mut core, now, conn, id, false);
+        subscribe(
+            &mut core,
+            now,
+            conn,
+            vec![sub("$share/g/s", QoS::AtLeastOnce)],
+        );
+    }
+    core.handle(
+        now,
+        Input::Publish {
+            from: None,
+            message: msg("s", QoS::AtLeastOnce, false),
+        },
+    );
+    let out = drain(&mut core);
+    let (conn, message, options) = deliveries(&out)[0];
+    assert_eq!(conn, 1);
+    assert!(options.shared_group.is_some());
+    // Member "a" received it but went away before acknowledging: its session hands it back.
+    let mut state = SessionState::default();
+    state.inflight.push(starling_session::InflightPublish {
+        publish: starling_codec::Publish::new(
+            message.topic.clone(),
+            starling_codec::QosPid::AtLeastOnce(pid(1)),
+            message.payload.clone(),
+        ),
+        stage: starling_session::OutboundStage::AwaitingPubAck,
+        shared_group: options.shared_group.clone(),
+    });
+    core.handle(
+        now,
+        Input::Closed {
+            conn: 1,
+            state,
+            will: None,
+            session_expiry_interval: u32::MAX,
+        },
+    );
+    let out = drain(&mut core);
+    let d = deliveries(&out);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].0, 2, "redelivered to the other member");
+}

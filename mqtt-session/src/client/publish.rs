@@ -102,7 +102,7 @@ impl ClientSession {
             }
         }
         if packet_id.is_some() {
-            self.outbound.insert(publish);
+            self.outbound.insert(publish, None);
         }
         self.send(Packet::Publish(wire));
         Ok(packet_id)

@@ -122,7 +122,7 @@ impl ServerSession {
             }
         }
         if qos != QoS::AtMostOnce {
-            self.outbound.insert(publish);
+            self.outbound.insert(publish, options.shared_group.clone());
         }
         self.send(Packet::Publish(wire));
         Delivery::Sent((qos != QoS::AtMostOnce).then_some(packet_id))

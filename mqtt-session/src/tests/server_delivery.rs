@@ -233,6 +233,7 @@ fn subscription_identifiers_are_attached_in_v5_only() {
     ];
     let o = DeliveryOptions {
         subscription_identifiers: ids.clone(),
+        shared_group: None,
         ..DeliveryOptions::default()
     };
     let mut raw = server(ProtocolVersion::V5);
@@ -640,6 +641,7 @@ fn separate_copies_each_carry_their_subscription_identifier() {
     for id in [5u32, 6] {
         let o = DeliveryOptions {
             subscription_identifiers: vec![NonZeroU32::new(id).unwrap()],
+            shared_group: None,
             ..DeliveryOptions::default()
         };
         deliver(&mut raw, message("t", QoS::AtMostOnce, false), o);
