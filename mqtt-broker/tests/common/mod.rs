@@ -3,7 +3,8 @@
 //! a stream of events, and bounded waits. Every wait is under [`TIMEOUT`]; nothing sleeps to
 //! synchronise.
 
-#![allow(dead_code, unreachable_pub)]
+// Each test file uses a part of these helpers.
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use bytes::{Bytes, BytesMut};
 use starling_broker::{Broker, BrokerConfig, BrokerHandle};
