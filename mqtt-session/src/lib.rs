@@ -60,7 +60,7 @@ pub use client::{
 pub use message::{DeliveryOptions, Message};
 pub use outbound::{InflightPublish, OutboundStage};
 pub use server::{
-    Accept, CloseReason, ConnectInfo, Delivery, ServerConfig, ServerError, ServerEvent,
-    ServerPhase, ServerSession,
+    Accept, CloseReason, ConnectInfo, Delivery, QueuePolicy, ServerConfig, ServerError,
+    ServerEvent, ServerPhase, ServerSession,
 };
 pub use state::{QueuedMessage, SessionState, Subscription};

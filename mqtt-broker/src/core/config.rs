@@ -12,6 +12,9 @@ pub struct CoreConfig {
     pub max_offline_queue: usize,
     /// Prefix of assigned client identifiers.
     pub assigned_id_prefix: String,
+    /// Most subscriptions one session may hold; more are refused with 0x97 (Quota exceeded;
+    /// 0x80 for 3.x).
+    pub max_subscriptions_per_client: usize,
     /// Whether QoS 0 messages are queued for offline sessions (Mosquitto's
     /// `queue_qos0_messages`, off by default).
     pub queue_qos0_offline: bool,
@@ -24,6 +27,7 @@ impl Default for CoreConfig {
             max_offline_queue: 1000,
             assigned_id_prefix: "auto-".to_owned(),
             queue_qos0_offline: false,
+            max_subscriptions_per_client: 10_000,
         }
     }
 }

@@ -363,6 +363,15 @@ impl Core {
                 continue;
             }
             sub.options.qos = sub.options.qos.min(self.config.maximum_qos);
+            let count = self.sessions.get(&client).map_or(0, |r| r.filters.len());
+            let known = self
+                .sessions
+                .get(&client)
+                .is_some_and(|r| r.filters.iter().any(|f| f == sub.filter.as_str()));
+            if !known && count >= self.config.max_subscriptions_per_client {
+                codes.push(ReasonCode::QuotaExceeded);
+                continue;
+            }
             let existed = self.add_subscription(&client, &sub);
             if self.sessions.get(&client).is_some_and(|r| r.persistent) {
                 self.outputs.push_back(Output::Store(StoreOp::Subscribe {

@@ -550,3 +550,36 @@ fn unacknowledged_shared_messages_go_to_another_member_when_one_disconnects() {
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].0, 2, "redelivered to the other member");
 }
+
+#[test]
+fn subscriptions_beyond_the_per_client_limit_get_quota_exceeded() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig {
+        max_subscriptions_per_client: 2,
+        ..CoreConfig::default()
+    });
+    connect(&mut core, now, 1, "a", true);
+    let out = subscribe(
+        &mut core,
+        now,
+        1,
+        vec![
+            sub("a", QoS::AtMostOnce),
+            sub("b", QoS::AtMostOnce),
+            sub("c", QoS::AtMostOnce),
+            sub("a", QoS::AtLeastOnce),
+        ],
+    );
+    match &out[0] {
+        Output::SubAck { reason_codes, .. } => assert_eq!(
+            reason_codes,
+            &vec![
+                ReasonCode::Success,
+                ReasonCode::Success,
+                ReasonCode::QuotaExceeded,
+                ReasonCode::GrantedQoS1
+            ]
+        ),
+        other => panic!("{other:?}"),
+    }
+}

@@ -370,6 +370,11 @@ impl ServerSession {
         outbound.set_receive_maximum(receive_max);
         self.outbound = outbound;
         self.inbound_qos2 = state.inbound_qos2.into_iter().collect();
+        self.queued_bytes = state
+            .queued
+            .iter()
+            .map(|q| q.message.payload.len() + q.message.topic.len())
+            .sum();
         self.queued = state.queued;
     }
 

@@ -1,6 +1,6 @@
 //! Outbound delivery of application messages to the client.
 
-use super::{ServerError, ServerPhase, ServerSession};
+use super::{QueuePolicy, ServerError, ServerPhase, ServerSession};
 use crate::{alias::AliasUse, message::DeliveryOptions, Message, QueuedMessage};
 use starling_codec::{Packet, PacketId, ProtocolVersion, Publish, QoS, TopicName};
 use std::time::Instant;
@@ -47,9 +47,34 @@ impl ServerSession {
             return Ok(self.send_publish(now, &message, &options, QoS::AtMostOnce));
         }
         if !connected || !self.outbound.has_quota() || !self.queued.is_empty() {
-            if self.queued.len() >= self.config.max_queued_messages {
-                return Err(ServerError::QueueFull);
+            let size = message.payload.len() + message.topic.len();
+            let full = |s: &ServerSession| {
+                s.queued.len() >= s.config.max_queued_messages
+                    || s.queued_bytes + size > s.config.max_queued_bytes
+            };
+            if full(self) {
+                match self.config.queue_policy {
+                    QueuePolicy::DropNewest => {
+                        self.dropped += 1;
+                        return Err(ServerError::QueueFull);
+                    }
+                    QueuePolicy::DropOldest => {
+                        while full(self) {
+                            let Some(old) = self.queued.pop_front() else {
+                                break;
+                            };
+                            self.queued_bytes -=
+                                old.message.payload.len() + old.message.topic.len();
+                            self.dropped += 1;
+                        }
+                        if full(self) {
+                            // Larger than the whole byte budget on its own.
+                            return Err(ServerError::QueueFull);
+                        }
+                    }
+                }
             }
+            self.queued_bytes += size;
             self.queued.push_back(QueuedMessage { message, options });
             return Ok(Delivery::Queued);
         }
@@ -62,6 +87,7 @@ impl ServerSession {
             let Some(q) = self.queued.pop_front() else {
                 break;
             };
+            self.queued_bytes -= q.message.payload.len() + q.message.topic.len();
             if q.message.is_expired(now) {
                 continue;
             }
@@ -69,6 +95,7 @@ impl ServerSession {
             if let Delivery::Sent(None) = self.send_publish(now, &q.message, &q.options, qos) {
                 if qos != QoS::AtMostOnce {
                     // Identifiers exhausted: keep it for later.
+                    self.queued_bytes += q.message.payload.len() + q.message.topic.len();
                     self.queued.push_front(q);
                     break;
                 }

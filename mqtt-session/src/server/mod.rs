@@ -53,6 +53,21 @@ pub struct ServerConfig {
     pub max_keep_alive: u16,
     /// Most messages kept in the session's queue while the client has no send quota or is away.
     pub max_queued_messages: usize,
+    /// Most payload and topic bytes kept in that queue.
+    pub max_queued_bytes: usize,
+    /// What to do when the queue is full.
+    pub queue_policy: QueuePolicy,
+}
+
+/// What a full session queue does with one more QoS 1/2 message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum QueuePolicy {
+    /// Refuse the new message ([`ServerError::QueueFull`]), as Mosquitto does.
+    #[default]
+    DropNewest,
+    /// Drop the oldest queued messages to make room.
+    DropOldest,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +84,8 @@ impl Default for ServerConfig {
             connect_timeout: Duration::from_secs(10),
             max_keep_alive: 65_535,
             max_queued_messages: 1000,
+            max_queued_bytes: 64 * 1024 * 1024,
+            queue_policy: QueuePolicy::DropNewest,
         }
     }
 }
@@ -217,6 +234,9 @@ pub struct ServerSession {
     auth: Option<Box<dyn AuthMethod>>,
     state_subscriptions: std::collections::BTreeMap<String, Subscription>,
     queued: VecDeque<crate::QueuedMessage>,
+    queued_bytes: usize,
+    /// Messages dropped because the queue was full.
+    dropped: u64,
     outbound: Outbound,
     /// Inbound QoS 1/2 messages handed to the broker and not yet acknowledged, by id.
     inbound_pending: HashMap<u16, QoS>,
@@ -265,6 +285,8 @@ impl ServerSession {
             auth: None,
             state_subscriptions: Default::default(),
             queued: VecDeque::new(),
+            queued_bytes: 0,
+            dropped: 0,
             outbound: Outbound::new(PacketId::from(std::num::NonZeroU16::MIN)),
             inbound_pending: HashMap::new(),
             inbound_qos2: HashSet::new(),
@@ -330,6 +352,11 @@ impl ServerSession {
     /// Number of messages queued for delivery.
     pub fn queued_len(&self) -> usize {
         self.queued.len()
+    }
+
+    /// Messages dropped because the session queue was full.
+    pub fn dropped_messages(&self) -> u64 {
+        self.dropped
     }
 
     /// The session's subscriptions.

@@ -392,6 +392,49 @@ fn queue_full_is_reported() {
 }
 
 #[test]
+fn full_queue_drops_the_oldest_or_respects_the_byte_budget() {
+    let config = ServerConfig {
+        max_queued_messages: 2,
+        queue_policy: crate::QueuePolicy::DropOldest,
+        ..ServerConfig::default()
+    };
+    let mut c = connect(ProtocolVersion::V5, "c");
+    c.properties.receive_maximum = NonZeroU16::new(1);
+    let mut raw = RawServer::connected(config, c, Accept::new());
+    let now = raw.now();
+    let m = message("t", QoS::AtLeastOnce, false);
+    for _ in 0..5 {
+        assert!(raw
+            .session
+            .deliver(now, m.clone(), at(QoS::AtLeastOnce))
+            .is_ok());
+    }
+    // One in flight, two queued, two dropped to make room.
+    assert_eq!(raw.session.queued_len(), 2);
+    assert_eq!(raw.session.dropped_messages(), 2);
+
+    let config = ServerConfig {
+        max_queued_bytes: 3,
+        ..ServerConfig::default()
+    };
+    let mut c = connect(ProtocolVersion::V5, "c");
+    c.properties.receive_maximum = NonZeroU16::new(1);
+    let mut raw = RawServer::connected(config, c, Accept::new());
+    let now = raw.now();
+    assert!(raw
+        .session
+        .deliver(now, m.clone(), at(QoS::AtLeastOnce))
+        .is_ok());
+    // Topic + payload of this message exceed the 3-byte budget.
+    let big = message("topic/longer", QoS::AtLeastOnce, false);
+    assert_eq!(
+        raw.session.deliver(now, big, at(QoS::AtLeastOnce)),
+        Err(ServerError::QueueFull)
+    );
+    assert_eq!(raw.session.dropped_messages(), 1);
+}
+
+#[test]
 fn message_expiry_counts_down_and_expired_messages_are_dropped() {
     let mut raw = with_receive_maximum(1);
     let start = raw.now();
