@@ -448,3 +448,150 @@ pub mod v5 {
         std::str::from_utf8(&p.topic).expect("utf-8 topic")
     }
 }
+
+// ----- child processes (mosquitto_pub / mosquitto_sub, python3 + paho-mqtt) -----
+
+/// A child process whose stdout is read line by line; killed through its own handle if it does
+/// not finish in time (and on drop).
+pub struct Proc {
+    what: String,
+    child: tokio::process::Child,
+    lines: mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+    stderr: JoinHandle<String>,
+}
+
+const INSTALL_HINT: &str = "run scripts/install-test-deps.sh to install the interop test peers";
+
+impl Proc {
+    /// Spawns `program` with `args`; a missing program fails the test with the install hint.
+    pub fn spawn(program: &str, args: &[String]) -> Proc {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let what = format!("{program} {}", args.join(" "));
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `{program}` ({e}): {INSTALL_HINT}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut r = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = r.next_line().await {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stderr = tokio::spawn(async move {
+            let mut s = String::new();
+            let _ = BufReader::new(stderr).read_to_string(&mut s).await;
+            s
+        });
+        Proc {
+            what,
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    /// The next stdout line (`None` at the end of output).
+    pub async fn line(&mut self) -> Option<String> {
+        let line = match tokio::time::timeout(TIMEOUT, self.lines.recv()).await {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = self.child.start_kill();
+                panic!(
+                    "`{}`: no output line within {TIMEOUT:?}; so far: {:?}",
+                    self.what, self.seen
+                )
+            }
+        };
+        if let Some(l) = &line {
+            self.seen.push(l.clone());
+        }
+        line
+    }
+
+    /// Waits for a line satisfying `pred` and returns it.
+    pub async fn line_where(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        loop {
+            match self.line().await {
+                Some(l) if pred(&l) => return l,
+                Some(_) => {}
+                None => {
+                    let stderr = self.stderr_now().await;
+                    panic!(
+                        "`{}` ended without the expected line; output: {:?}; stderr: {stderr}",
+                        self.what, self.seen
+                    )
+                }
+            }
+        }
+    }
+
+    async fn stderr_now(&mut self) -> String {
+        let _ = self.child.start_kill();
+        match tokio::time::timeout(TIMEOUT, &mut self.stderr).await {
+            Ok(Ok(s)) => s,
+            _ => String::new(),
+        }
+    }
+
+    /// Waits for the process to exit by itself (killing it after [`TIMEOUT`]) and asserts
+    /// success; returns every stdout line it printed.
+    pub async fn finish(mut self) -> Vec<String> {
+        let status = match tokio::time::timeout(TIMEOUT, self.child.wait()).await {
+            Ok(s) => s.expect("wait for child"),
+            Err(_) => {
+                let _ = self.child.kill().await;
+                panic!(
+                    "`{}` did not exit within {TIMEOUT:?}; output: {:?}",
+                    self.what, self.seen
+                )
+            }
+        };
+        while let Some(l) = self.line().await {
+            let _ = l;
+        }
+        let stderr = within("child stderr", &mut self.stderr)
+            .await
+            .unwrap_or_default();
+        assert!(
+            status.success(),
+            "`{}` failed with {status}; output: {:?}; stderr: {stderr}",
+            self.what,
+            self.seen
+        );
+        std::mem::take(&mut self.seen)
+    }
+
+    /// Kills the process by its handle (SIGKILL: no DISCONNECT reaches the broker).
+    pub async fn kill(mut self) {
+        within("kill", self.child.kill()).await.expect("kill child");
+    }
+}
+
+/// Fails the test with the install hint unless `program` is on `PATH`.
+pub fn require_binary(program: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
+    assert!(found, "`{program}` is not on PATH: {INSTALL_HINT}");
+}
+
+/// Runs `program` to completion (bounded) and returns its stdout lines.
+pub async fn run(program: &str, args: &[String]) -> Vec<String> {
+    Proc::spawn(program, args).finish().await
+}
+
+/// `args!["-t", x, ...]` as a `Vec<String>`.
+#[macro_export]
+macro_rules! args {
+    ($($a:expr),* $(,)?) => { vec![$($a.to_string()),*] };
+}
