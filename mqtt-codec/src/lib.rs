@@ -45,6 +45,8 @@
 //! what would change the meaning (AUTH, failure reason codes, MQTT 5 subscription options, a
 //! PUBLISH known only by its topic alias).
 
+#![forbid(unsafe_code)]
+
 mod decoder;
 mod error;
 mod io;
