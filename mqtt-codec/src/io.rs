@@ -2,9 +2,10 @@
 
 use crate::{
     error::DecodeError,
+    properties::Properties,
     string::{self, MqttStr},
 };
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// The largest value of a variable byte integer (v5 §1.5.5).
 pub const MAX_VARINT: u32 = 268_435_455;
@@ -71,10 +72,12 @@ impl Reader {
         Ok(b)
     }
 
-    /// Everything left.
+    /// Everything left. Takes the buffer rather than slicing it, which spares a reference-count
+    /// increment (and the decrement when the reader drops); the reader is empty afterwards.
     pub(crate) fn rest(&mut self) -> Bytes {
-        let b = self.buf.slice(self.pos..);
-        self.pos = self.buf.len();
+        let mut b = std::mem::take(&mut self.buf);
+        b.advance(self.pos);
+        self.pos = 0;
         b
     }
 
@@ -168,6 +171,15 @@ pub(crate) trait Writer {
         self.put_u16(s.len() as u16);
         self.put_slice(s);
     }
+
+    /// A property block: its length, then the properties.
+    fn put_properties<P: Properties>(&mut self, p: &P)
+    where
+        Self: Sized,
+    {
+        self.put_varint(p.body_len());
+        p.write(self);
+    }
 }
 
 impl Writer for BytesMut {
@@ -179,6 +191,40 @@ impl Writer for BytesMut {
     #[inline]
     fn put_slice(&mut self, s: &[u8]) {
         self.extend_from_slice(s);
+    }
+
+    /// One pass instead of two (count, then write): writes the block after a one-byte length
+    /// placeholder and patches the length in. A block of 128 bytes or more (rare) is moved right
+    /// to make room for its longer length. The caller reserved the space in its counting pass.
+    fn put_properties<P: Properties>(&mut self, p: &P) {
+        let at = self.len();
+        BufMut::put_u8(self, 0);
+        p.write(self);
+        let len = self.len() - at - 1;
+        if len < 128 {
+            // The common case: the placeholder is the length.
+            if let Some(b) = self.get_mut(at) {
+                *b = len as u8;
+            }
+            return;
+        }
+        let n = varint_len(len);
+        if n > 1 {
+            self.put_bytes(0, n - 1);
+            self.copy_within(at + 1..at + 1 + len, at + n);
+        }
+        let mut prefix = [0u8; 4];
+        let mut v = len;
+        for b in &mut prefix {
+            *b = (v % 128) as u8;
+            v /= 128;
+            if v > 0 {
+                *b |= 0x80;
+            }
+        }
+        if let (Some(dst), Some(src)) = (self.get_mut(at..at + n), prefix.get(..n)) {
+            dst.copy_from_slice(src);
+        }
     }
 }
 
@@ -214,6 +260,16 @@ impl Writer for Counter {
         self.oversized_binary |= s.len() > usize::from(u16::MAX);
         self.len += 2 + s.len();
     }
+
+    /// One counting pass over the properties instead of two.
+    fn put_properties<P: Properties>(&mut self, p: &P) {
+        let mut c = Counter::default();
+        p.write(&mut c);
+        self.put_varint(c.len);
+        self.len += c.len;
+        self.oversized_binary |= c.oversized_binary;
+        self.oversized_varint |= c.oversized_varint;
+    }
 }
 
 #[cfg(test)]
@@ -245,6 +301,29 @@ mod tests {
         // v5 [MQTT-1.5.5-1]: a fifth byte is malformed.
         assert!(read_varint(&[0xFF, 0xFF, 0xFF, 0xFF, 0x01]).is_err());
         assert_eq!(read_varint(&[0x80, 0x80]).unwrap(), None);
+    }
+
+    #[test]
+    fn property_blocks_patch_their_length_in_place() {
+        use crate::properties::{Properties, UnsubscribeProperties};
+        // Blocks on both sides of every variable byte integer boundary (one user property is
+        // 5 bytes plus its strings).
+        for value_len in [0usize, 117, 118, 122, 123, 16_372, 16_373, 16_378, 16_379] {
+            let mut p = UnsubscribeProperties::default();
+            let value = MqttStr::try_from("v".repeat(value_len).as_str()).unwrap();
+            p.user_properties
+                .push((MqttStr::try_from("k").unwrap(), value));
+            let len = p.body_len();
+            let mut two_pass = BytesMut::from(&b"xy"[..]);
+            two_pass.put_varint(len);
+            p.write(&mut two_pass);
+            let mut one_pass = BytesMut::from(&b"xy"[..]);
+            one_pass.put_properties(&p);
+            assert_eq!(one_pass, two_pass, "block of {len} bytes");
+            let mut counter = Counter::default();
+            counter.put_properties(&p);
+            assert_eq!(counter.len, one_pass.len() - 2);
+        }
     }
 
     #[test]

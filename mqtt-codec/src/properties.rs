@@ -66,6 +66,10 @@ fn read_block(
     mut apply: impl FnMut(u8, &mut Reader) -> Result<(), DecodeError>,
 ) -> Result<(), DecodeError> {
     let len = r.varint()? as usize;
+    if len == 0 {
+        // The common case; spares slicing (and reference counting) an empty block.
+        return Ok(());
+    }
     let mut block = r.sub(len)?;
     while !block.is_empty() {
         let id = block.varint()?;
@@ -208,8 +212,7 @@ pub(crate) trait Properties: Default {
 
     /// Encodes the property block with its length prefix.
     fn encode<W: Writer>(&self, w: &mut W) {
-        w.put_varint(self.body_len());
-        self.write(w);
+        w.put_properties(self);
     }
 }
 

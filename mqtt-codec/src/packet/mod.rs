@@ -342,6 +342,10 @@ impl FixedHeader {
     }
 
     /// Consumes the frame from `buf` and decodes it.
+    ///
+    /// Inlined (as are `decode_body` and `Publish::decode`) so the packet, a few hundred bytes,
+    /// is built in place instead of being copied out of each layer.
+    #[inline]
     pub(crate) fn decode(
         self,
         version: ProtocolVersion,
@@ -359,6 +363,7 @@ impl FixedHeader {
         Ok(packet)
     }
 
+    #[inline]
     fn decode_body(self, version: ProtocolVersion, r: &mut Reader) -> Result<Packet, DecodeError> {
         use PacketType as T;
         let flags = self.flags;
