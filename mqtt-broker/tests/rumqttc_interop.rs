@@ -139,8 +139,9 @@ async fn v3_retained_set_replace_clear_and_delivery_on_subscribe() {
         // v3.1.1 [MQTT-3.3.1-9]: to an established subscription the RETAIN flag is 0.
         assert!(!m.retain);
     }
-    // v3.1.1 [MQTT-3.3.1-5], [MQTT-3.3.1-6], [MQTT-3.3.1-8]: a new subscription gets the last
-    // retained message (replaced: "two"), with RETAIN set, at min(QoS published, granted).
+    // v3.1.1 [MQTT-3.3.1-5], v3.1.1 [MQTT-3.3.1-6], v3.1.1 [MQTT-3.3.1-8]: a new subscription
+    // gets the last retained message (replaced: "two"), with RETAIN set, at min(QoS published,
+    // granted).
     let (late, mut t) = v3::connect_clean(b.addr, "ret-late").await;
     v3::subscribe(&late, &mut t, "r/+", v3::QoS::ExactlyOnce).await;
     let m = t.publish().await;
@@ -153,7 +154,7 @@ async fn v3_retained_set_replace_clear_and_delivery_on_subscribe() {
         .await
         .unwrap();
     assert_eq!(&l.publish().await.payload[..], b"plain");
-    // v3.1.1 [MQTT-3.3.1-10], [MQTT-3.3.1-11]: an empty retained payload is forwarded and
+    // v3.1.1 [MQTT-3.3.1-10], v3.1.1 [MQTT-3.3.1-11]: an empty retained payload is forwarded and
     // clears the retained message.
     publ.publish("r/t", v3::QoS::AtLeastOnce, true, "")
         .await
@@ -190,7 +191,7 @@ async fn v3_will_published_on_abnormal_close_not_after_disconnect() {
         ("will/dies", &b"gone"[..])
     );
 
-    // v3.1.1 [MQTT-3.1.2-10], [MQTT-3.14.4-3]: DISCONNECT discards the will.
+    // v3.1.1 [MQTT-3.1.2-10], v3.1.1 [MQTT-3.14.4-3]: DISCONNECT discards the will.
     let mut c = common::connect_packet(ProtocolVersion::V3_1_1, "polite");
     c.will = Some(common::will("will/polite", b"gone"));
     let (mut raw, _) = Raw::connect(b.addr, c).await;
@@ -297,7 +298,7 @@ async fn v5_qos_0_1_2_end_to_end_downgraded_and_retained() {
             assert_eq!(m.qos as u8, (pub_qos as u8).min(*sub_qos as u8));
         }
     }
-    // v5 [MQTT-3.3.1-5], [MQTT-3.3.1-9]: retained, replaced, sent on subscribe with RETAIN.
+    // v5 [MQTT-3.3.1-5], v5 [MQTT-3.3.1-9]: retained, replaced, sent on subscribe with RETAIN.
     for payload in ["old", "new"] {
         publ.publish("ret/v5", v5::QoS::AtLeastOnce, true, payload)
             .await
@@ -307,7 +308,7 @@ async fn v5_qos_0_1_2_end_to_end_downgraded_and_retained() {
     v5::subscribe(&sub, &mut s, "ret/+", v5::QoS::AtLeastOnce).await;
     let m = s.publish().await;
     assert_eq!((&m.payload[..], m.retain), (&b"new"[..], true));
-    // v5 [MQTT-3.3.1-6], [MQTT-3.3.1-7]: an empty payload clears it.
+    // v5 [MQTT-3.3.1-6], v5 [MQTT-3.3.1-7]: an empty payload clears it.
     publ.publish("ret/v5", v5::QoS::AtLeastOnce, true, "")
         .await
         .unwrap();
@@ -526,7 +527,7 @@ async fn v5_no_local_and_subscription_identifiers() {
     let m = s.publish().await;
     let mut ids = m.properties.unwrap().subscription_identifiers;
     ids.sort_unstable();
-    // v5 [MQTT-3.3.4-3], [MQTT-3.3.4-4]: one copy with the identifiers of all matches.
+    // v5 [MQTT-3.3.4-3], v5 [MQTT-3.3.4-4]: one copy with the identifiers of all matches.
     assert_eq!(ids, [7, 9]);
     other
         .publish("si/a/deeper", v5::QoS::AtMostOnce, false, "y")
@@ -634,7 +635,7 @@ async fn v5_topic_alias_from_the_client_is_resolved() {
 async fn v5_empty_client_id_gets_an_assigned_identifier() {
     let b = TestBroker::start().await;
     let (c, mut s, ack) = v5::connect(v5::options(b.addr, "")).await;
-    // v5 [MQTT-3.1.3-6], [MQTT-3.1.3-7], [MQTT-3.2.2-16]: a unique id, returned in CONNACK.
+    // v5 [MQTT-3.1.3-6], v5 [MQTT-3.1.3-7], v5 [MQTT-3.2.2-16]: a unique id, returned in CONNACK.
     let id = ack
         .properties
         .and_then(|p| p.assigned_client_identifier)
