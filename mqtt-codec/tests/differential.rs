@@ -1493,7 +1493,8 @@ fn v5_disconnect_short_forms_only_starling_reads() {
     );
 
     // v5 §3.14.2.2.1: with a reason code, the Property Length may be left out (Remaining
-    // Length 1). Both write that form; mqttbytes cannot read it.
+    // Length 1). mqttbytes writes that form and cannot read it; starling reads it but always
+    // writes the Property Length, so mqttbytes (and rumqttc) can read what we send.
     let reason = v5::Disconnect {
         reason_code: v5::DisconnectReasonCode::KeepAliveTimeout,
         properties: None,
@@ -1501,10 +1502,14 @@ fn v5_disconnect_short_forms_only_starling_reads() {
     let theirs = write_v5(&v5::Packet::Disconnect(reason));
     let packet = Packet::Disconnect(Disconnect::new(ReasonCode::KeepAliveTimeout));
     let ours = starling_encode(version, &packet);
-    assert_eq!(theirs, ours);
-    assert_eq!(&ours[..], b"\xE0\x01\x8D");
+    assert_eq!(&theirs[..], b"\xE0\x01\x8D");
+    assert_eq!(&ours[..], b"\xE0\x02\x8D\x00");
     assert_eq!(starling_decode(version, &theirs), packet);
-    assert!(v5::read(&mut ours.clone(), MAX).is_err());
+    assert!(v5::read(&mut theirs.clone(), MAX).is_err());
+    assert!(matches!(
+        v5::read(&mut ours.clone(), MAX),
+        Ok(v5::Packet::Disconnect(d)) if d.reason_code == v5::DisconnectReasonCode::KeepAliveTimeout
+    ));
 
     // mqttbytes writes a reason code with `Some(empty)` properties as `E0 00`, losing the
     // reason code (its `len()` of 2 collides with its "normal disconnection" shortcut).

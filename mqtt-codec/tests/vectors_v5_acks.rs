@@ -287,12 +287,14 @@ fn disconnect_v5() {
         ),
     ];
     for &code in &DISCONNECT_CODES[1..] {
-        // v5 §3.14.2.2.1: a remaining length below 2 means no properties.
-        table.push(ok(
+        // v5 §3.14.2.2.1: a remaining length below 2 means no properties. The encoder always
+        // writes the property length after a reason code (rumqttc cannot read the short form).
+        table.push(ok_decode_only(
             "v5 DISCONNECT with each DISCONNECT Reason Code",
             V5,
             vec![0xe0, 0x01, code],
             Packet::Disconnect(Disconnect::new(rc(code))),
+            vec![0xe0, 0x02, code, 0x00],
         ));
     }
     check_valid(&table);

@@ -73,10 +73,10 @@ impl Body for Disconnect {
         if self.reason_code == ReasonCode::Success && no_props {
             return Ok(());
         }
+        // The property length is always written after a reason code, even when 0: v5 §3.14.2.2.1
+        // allows leaving it out, but peers such as rumqttc 0.24 cannot read that short form.
         w.put_u8(self.reason_code.as_u8());
-        if !no_props {
-            self.properties.encode(w);
-        }
+        self.properties.encode(w);
         Ok(())
     }
 }
