@@ -178,7 +178,7 @@ async fn pubsub(args: &Args, pubs: usize, subs: usize, paired: bool) -> Result<S
     let elapsed = stats
         .last_receive
         .map_or(start.elapsed(), |l| l.saturating_duration_since(start));
-    Ok(stats.to_json(
+    Ok(stats.report_json(
         &args.scenario,
         args.qos,
         args.payload,

@@ -48,7 +48,7 @@ impl Stats {
         self.last_receive = self.last_receive.max(other.last_receive);
     }
 
-    pub(crate) fn to_json(
+    pub(crate) fn report_json(
         &mut self,
         scenario: &str,
         qos: QoS,
