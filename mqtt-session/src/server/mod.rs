@@ -540,6 +540,12 @@ impl ServerSession {
     /// [MQTT-3.14.2-3], [MQTT-3.14.2-4]) and also when the client asked for no problem
     /// information (v5 [MQTT-3.1.2-29]). Returns false when it cannot be sent.
     fn send(&mut self, mut packet: Packet) -> bool {
+        // After the close the caller has flushed the goodbye and dropped the transport: an
+        // answer the broker gives late (say `ack_publish` for a PUBLISH that arrived with the
+        // DISCONNECT) still updates the state but has nowhere to go.
+        if self.phase == ServerPhase::Closed {
+            return false;
+        }
         if !self.request_problem_information {
             strip_problem_information(&mut packet);
         }
