@@ -49,6 +49,12 @@ mod server;
 mod state;
 mod timer;
 
+/// Fuzzing entry points, called by the cargo-fuzz targets in `fuzz/` and replayed over the
+/// checked-in corpus by `cargo test`. Not part of the public API.
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 #[cfg(test)]
 mod tests;
 
