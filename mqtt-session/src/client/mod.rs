@@ -486,6 +486,10 @@ impl ClientSession {
     /// Sends AUTH (v5): `reason` 0x18 to continue an exchange the server started, 0x19 to
     /// re-authenticate; the method is the one of the CONNECT (v5 [MQTT-4.12.0-5]).
     pub fn auth(&mut self, reason: ReasonCode, data: Option<Bytes>) -> Result<(), ClientError> {
+        // Valid while connecting (answering the server's challenge) and once connected.
+        if self.phase == ClientPhase::Closed {
+            return Err(ClientError::NotConnected);
+        }
         let Some(method) = self.config.properties.authentication_method.clone() else {
             // v5 [MQTT-4.12.0-7]: no AUTH without a method in CONNECT.
             return Err(ClientError::Invalid("no authentication method in CONNECT"));
