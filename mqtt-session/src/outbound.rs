@@ -2,7 +2,7 @@
 //! resume (v5 §4.3, §4.4, §4.9).
 
 use starling_codec::{Packet, PacketId, PubRel, Publish, QoS, ReasonCode};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// Where an outbound QoS > 0 message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,9 @@ pub(crate) struct Outbound {
     next_id: PacketId,
     /// The peer's Receive Maximum: the send quota (v5 [MQTT-4.9.0-1]).
     receive_maximum: u16,
+    /// Resumed flows not yet resent on this connection, in send order: a resumed session may
+    /// hold more than the new connection's Receive Maximum allows on the wire at once.
+    unsent: VecDeque<u16>,
 }
 
 impl Outbound {
@@ -58,6 +61,7 @@ impl Outbound {
             seq: 0,
             next_id,
             receive_maximum: u16::MAX,
+            unsent: VecDeque::new(),
         }
     }
 
@@ -71,8 +75,20 @@ impl Outbound {
 
     /// Whether another QoS > 0 PUBLISH may be sent (v5 [MQTT-4.9.0-2], [MQTT-3.3.4-7],
     /// [MQTT-3.3.4-9]).
+    /// Resends waiting for quota go first, so a new message never overtakes them.
     pub(crate) fn has_quota(&self) -> bool {
-        self.inflight.len() < usize::from(self.receive_maximum)
+        self.unsent.is_empty() && self.inflight.len() < usize::from(self.receive_maximum)
+    }
+
+    /// Flows on the wire of this connection: the ones counted against the Receive Maximum.
+    fn sent_len(&self) -> usize {
+        self.inflight.len() - self.unsent.len()
+    }
+
+    /// Forgets a flow (finished, or refused).
+    fn remove(&mut self, id: u16) {
+        self.inflight.remove(&id);
+        self.unsent.retain(|&u| u != id);
     }
 
     pub(crate) fn next_id(&self) -> PacketId {
@@ -122,7 +138,7 @@ impl Outbound {
             .get(&id.get())
             .is_some_and(|(_, f)| f.stage == stage)
         {
-            self.inflight.remove(&id.get());
+            self.remove(id.get());
             return true;
         }
         false
@@ -148,7 +164,7 @@ impl Outbound {
         match flow.stage {
             OutboundStage::AwaitingPubRec if reason.is_error() => {
                 // v5 [MQTT-4.4.0-2]: refused; never retransmitted.
-                self.inflight.remove(&id.get());
+                self.remove(id.get());
                 AckOutcome::Completed {
                     packet_id: id,
                     reason,
@@ -157,6 +173,8 @@ impl Outbound {
             // v5 [MQTT-4.3.3-4]: answer PUBREC with PUBREL; a duplicate PUBREC gets it again.
             OutboundStage::AwaitingPubRec | OutboundStage::AwaitingPubComp => {
                 flow.stage = OutboundStage::AwaitingPubComp;
+                // The peer had it from an earlier connection: the PUBREL puts it on the wire.
+                self.unsent.retain(|&u| u != id.get());
                 AckOutcome::SendPubRel(PubRel::new(id))
             }
             OutboundStage::AwaitingPubAck => AckOutcome::Unknown,
@@ -175,24 +193,39 @@ impl Outbound {
     }
 
     /// The packets to resend on session resume, in original order: PUBLISH with DUP set, or
-    /// PUBREL (v5 [MQTT-4.4.0-1], v3.1.1 [MQTT-4.4.0-1]).
-    pub(crate) fn resend(&self) -> Vec<Packet> {
-        let mut flows: Vec<_> = self.inflight.values().collect();
-        flows.sort_by_key(|(seq, _)| *seq);
-        flows
-            .into_iter()
-            .filter_map(|(_, f)| {
-                let id = f.publish.qos_pid.packet_id()?;
-                Some(match f.stage {
-                    OutboundStage::AwaitingPubComp => Packet::PubRel(PubRel::new(id)),
-                    _ => {
-                        let mut p = f.publish.clone();
-                        p.dup = true;
-                        Packet::Publish(p)
-                    }
-                })
-            })
-            .collect()
+    /// PUBREL (v5 [MQTT-4.4.0-1], v3.1.1 [MQTT-4.4.0-1]). Only as many as the peer's Receive
+    /// Maximum allows (v5 [MQTT-3.3.4-7], [MQTT-3.3.4-9]); the rest follow from
+    /// [`take_resends`](Self::take_resends) as acknowledgements free quota.
+    pub(crate) fn resend(&mut self) -> Vec<Packet> {
+        let mut flows: Vec<_> = self.inflight.iter().collect();
+        flows.sort_by_key(|(_, (seq, _))| *seq);
+        self.unsent = flows.into_iter().map(|(&id, _)| id).collect();
+        self.take_resends()
+    }
+
+    /// Resends of resumed flows that the quota now allows.
+    pub(crate) fn take_resends(&mut self) -> Vec<Packet> {
+        let mut packets = Vec::new();
+        while self.sent_len() < usize::from(self.receive_maximum) {
+            let Some(id) = self.unsent.pop_front() else {
+                break;
+            };
+            let Some((_, f)) = self.inflight.get(&id) else {
+                continue;
+            };
+            let Some(id) = f.publish.qos_pid.packet_id() else {
+                continue;
+            };
+            packets.push(match f.stage {
+                OutboundStage::AwaitingPubComp => Packet::PubRel(PubRel::new(id)),
+                _ => {
+                    let mut p = f.publish.clone();
+                    p.dup = true;
+                    Packet::Publish(p)
+                }
+            });
+        }
+        packets
     }
 
     /// The inflight flows in send order (for persistence).
@@ -258,6 +291,46 @@ mod tests {
             AckOutcome::Completed { .. }
         ));
         assert_eq!(o.len(), 0);
+    }
+
+    #[test]
+    fn resend_on_resume_respects_the_new_receive_maximum() {
+        let mut old = Outbound::new(PacketId::new(1).unwrap());
+        old.insert(publish(1, QoS::AtLeastOnce), None);
+        old.insert(publish(2, QoS::ExactlyOnce), None);
+        old.insert(publish(3, QoS::AtLeastOnce), None);
+        let mut o = Outbound::new(old.next_id());
+        o.restore(old.snapshot());
+        o.set_receive_maximum(2);
+        // v5 [MQTT-3.3.4-9]: two on the wire; the third waits, and so do new messages.
+        let first: Vec<_> = o.resend().iter().map(resent_id).collect();
+        assert_eq!(first, [1, 2]);
+        assert!(!o.has_quota());
+        assert!(o.take_resends().is_empty());
+        // The PUBREC of 2 keeps its flow on the wire; PUBACK of 1 frees a slot for 3.
+        assert!(matches!(
+            o.on_pubrec(PacketId::new(2).unwrap(), ReasonCode::Success),
+            AckOutcome::SendPubRel(_)
+        ));
+        assert!(o.take_resends().is_empty());
+        o.on_puback(PacketId::new(1).unwrap(), ReasonCode::Success);
+        let next: Vec<_> = o.take_resends().iter().map(resent_id).collect();
+        assert_eq!(next, [3]);
+        assert!(!o.has_quota());
+        o.on_puback(PacketId::new(3).unwrap(), ReasonCode::Success);
+        assert!(o.has_quota());
+        assert_eq!(o.len(), 1);
+    }
+
+    fn resent_id(p: &Packet) -> u16 {
+        match p {
+            Packet::Publish(p) => {
+                assert!(p.dup);
+                p.qos_pid.packet_id().unwrap().get()
+            }
+            Packet::PubRel(r) => r.packet_id.get(),
+            other => panic!("not a resend: {other:?}"),
+        }
     }
 
     #[test]

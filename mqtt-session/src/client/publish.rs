@@ -159,6 +159,10 @@ impl ClientSession {
             AckOutcome::Completed { packet_id, reason } => {
                 self.events
                     .push_back(ClientEvent::Published { packet_id, reason });
+                // Quota freed: resumed flows that did not fit the Receive Maximum go next.
+                for packet in self.outbound.take_resends() {
+                    self.send(packet);
+                }
             }
             AckOutcome::SendPubRel(rel) => self.send(Packet::PubRel(rel)),
             AckOutcome::Unknown => {}

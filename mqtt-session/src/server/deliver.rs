@@ -81,8 +81,14 @@ impl ServerSession {
         Ok(self.send_publish(now, &message, &options, qos))
     }
 
-    /// Sends queued messages while there is quota (v5 [MQTT-4.9.0-2]); expired ones are dropped.
+    /// Sends waiting resends, then queued messages, while there is quota (v5 [MQTT-4.9.0-2]); expired ones are dropped.
     pub(super) fn drain_queue(&mut self, now: Instant) {
+        if self.phase == ServerPhase::Connected {
+            // Resumed flows that did not fit the client's Receive Maximum go first.
+            for packet in self.outbound.take_resends() {
+                self.send(packet);
+            }
+        }
         while self.phase == ServerPhase::Connected && self.outbound.has_quota() {
             let Some(q) = self.queued.pop_front() else {
                 break;
