@@ -14,7 +14,7 @@
 //!   than the peer's Maximum Packet Size;
 //! - no new QoS 1/2 PUBLISH reuses a packet id whose flow has not finished, and a DUP PUBLISH or
 //!   a PUBREL only uses one that has not;
-//! - outbound inflight grows only up to the peer's Receive Maximum;
+//! - no more QoS 1/2 flows on the wire of a connection than the peer's Receive Maximum;
 //! - `poll_timeout` is never in the past, and is after `now` right after `handle_timeout(now)`;
 //! - exactly one `Closed` event, and after it nothing more is transmitted or reported;
 //! - a successful `sub_ack` / `unsub_ack` on a live connection transmits the answer.
@@ -577,8 +577,17 @@ impl AuthMethod for FuzzAuth {
 
 // ----- checks shared by both sides -----
 
+/// Prints a step of the script when `cargo test` runs with `STARLING_FUZZ_TRACE` set (see the
+/// `replay` test); compiled out of fuzzing builds.
+fn trace(what: std::fmt::Arguments<'_>) {
+    if cfg!(test) && std::env::var_os("STARLING_FUZZ_TRACE").is_some() {
+        eprintln!("{what}");
+    }
+}
+
 /// Decodes a transmitted buffer: whole packets of `version`, each at most `max` bytes.
 fn decode_transmit(bytes: &Bytes, version: ProtocolVersion, max: u32) -> Vec<Packet> {
+    trace(format_args!("  transmit {version} {bytes:02x?}"));
     let mut buf = BytesMut::from(&bytes[..]);
     let mut packets = Vec::new();
     while !buf.is_empty() {
@@ -602,9 +611,12 @@ fn decode_transmit(bytes: &Bytes, version: ProtocolVersion, max: u32) -> Vec<Pac
 
 /// Packet ids of outbound QoS 1/2 flows: a new PUBLISH must not reuse an unfinished one; a DUP
 /// PUBLISH or a PUBREL must belong to one.
+/// Also counts the flows on the wire of the current connection, which the peer's Receive
+/// Maximum bounds (v5 [MQTT-3.3.4-7], [MQTT-3.3.4-9]).
 #[derive(Default)]
 struct OutboundIds {
     open: HashSet<u16>,
+    on_wire: HashSet<u16>,
 }
 
 impl OutboundIds {
@@ -614,6 +626,7 @@ impl OutboundIds {
                 let Some(id) = p.qos_pid.packet_id() else {
                     return;
                 };
+                self.on_wire.insert(id.get());
                 if p.dup {
                     assert!(
                         self.open.contains(&id.get()),
@@ -626,20 +639,33 @@ impl OutboundIds {
                     );
                 }
             }
-            Packet::PubRel(r) => assert!(
-                self.open.contains(&r.packet_id.get()),
-                "{side} sent PUBREL {:?} with no open flow",
-                r.packet_id
-            ),
+            Packet::PubRel(r) => {
+                assert!(
+                    self.open.contains(&r.packet_id.get()),
+                    "{side} sent PUBREL {:?} with no open flow",
+                    r.packet_id
+                );
+                self.on_wire.insert(r.packet_id.get());
+            }
             _ => {}
         }
     }
 
     fn finished(&mut self, id: PacketId) {
         self.open.remove(&id.get());
+        self.on_wire.remove(&id.get());
+    }
+
+    fn check_quota(&self, side: &str, receive_maximum: usize) {
+        assert!(
+            self.on_wire.len() <= receive_maximum,
+            "{side} has {} flows on the wire, peer receive maximum {receive_maximum}",
+            self.on_wire.len()
+        );
     }
 
     fn reset_to(&mut self, state: &SessionState) {
+        self.on_wire.clear();
         self.open = state
             .inflight
             .iter()
@@ -754,12 +780,13 @@ impl ServerHarness {
 
     fn step(&mut self, input: &mut Input<'_>) {
         let was_closed = self.closed;
-        let inflight_before = self.session.inflight_len();
         let mut timed_out = false;
         // Set when a command succeeded that must put an answer on the wire.
         let mut must_transmit = false;
         let connected = self.session.phase() == ServerPhase::Connected;
-        match input.below(14) {
+        let op = input.below(14);
+        trace(format_args!("server op {op} at {:?}", self.now));
+        match op {
             0 => {
                 let n = usize::from(input.byte());
                 self.rx.extend_from_slice(input.take(n));
@@ -883,21 +910,16 @@ impl ServerHarness {
                 self.pending_subscribe.clear();
                 self.pending_unsubscribe.clear();
                 self.closed = false;
-                self.drain(false, false, 0, false);
+                self.drain(false, false, false);
                 return;
             }
         }
-        self.drain(was_closed, timed_out, inflight_before, must_transmit);
+        self.drain(was_closed, timed_out, must_transmit);
     }
 
-    fn drain(
-        &mut self,
-        was_closed: bool,
-        timed_out: bool,
-        inflight_before: usize,
-        must_transmit: bool,
-    ) {
+    fn drain(&mut self, was_closed: bool, timed_out: bool, must_transmit: bool) {
         while let Some(event) = self.session.poll_event() {
+            trace(format_args!("  server event {event:?}"));
             assert!(!was_closed, "server event after Closed: {event:?}");
             match event {
                 ServerEvent::Publish {
@@ -947,12 +969,8 @@ impl ServerHarness {
         if must_transmit && max >= 1024 {
             assert!(answered, "sub_ack/unsub_ack succeeded but nothing was sent");
         }
-        let inflight = self.session.inflight_len();
-        if inflight > inflight_before {
-            assert!(
-                inflight <= self.peer_receive_maximum(),
-                "server inflight {inflight} above the client's receive maximum"
-            );
+        if self.session.phase() == ServerPhase::Connected {
+            self.ids.check_quota("server", self.peer_receive_maximum());
         }
         check_timeout(self.session.poll_timeout(), self.now, timed_out);
     }
@@ -1007,16 +1025,17 @@ impl ClientHarness {
             ids: OutboundIds::default(),
             closed: false,
         };
-        h.drain(false, false, 0);
+        h.drain(false, false);
         h
     }
 
     fn step(&mut self, input: &mut Input<'_>) {
         let was_closed = self.closed;
-        let inflight_before = self.session.inflight_len();
         let mut timed_out = false;
         let version = self.session.version();
-        match input.below(13) {
+        let op = input.below(13);
+        trace(format_args!("client op {op} at {:?}", self.now));
+        match op {
             0 => {
                 let n = usize::from(input.byte());
                 self.rx.extend_from_slice(input.take(n));
@@ -1099,7 +1118,7 @@ impl ClientHarness {
                 self.closed = false;
                 self.server_receive_maximum = usize::from(u16::MAX);
                 self.server_max_packet_size = MAX_PACKET_SIZE;
-                self.drain(false, false, 0);
+                self.drain(false, false);
                 return;
             }
             _ => {
@@ -1108,11 +1127,12 @@ impl ClientHarness {
                 timed_out = true;
             }
         }
-        self.drain(was_closed, timed_out, inflight_before);
+        self.drain(was_closed, timed_out);
     }
 
-    fn drain(&mut self, was_closed: bool, timed_out: bool, inflight_before: usize) {
+    fn drain(&mut self, was_closed: bool, timed_out: bool) {
         while let Some(event) = self.session.poll_event() {
+            trace(format_args!("  client event {event:?}"));
             assert!(!was_closed, "client event after Closed: {event:?}");
             match event {
                 ClientEvent::Connected { properties, .. } => {
@@ -1181,12 +1201,8 @@ impl ClientHarness {
                 }
             }
         }
-        let inflight = self.session.inflight_len();
-        if inflight > inflight_before && self.session.phase() == ClientPhase::Connected {
-            assert!(
-                inflight <= self.server_receive_maximum,
-                "client inflight {inflight} above the server's receive maximum"
-            );
+        if self.session.phase() == ClientPhase::Connected {
+            self.ids.check_quota("client", self.server_receive_maximum);
         }
         check_timeout(self.session.poll_timeout(), self.now, timed_out);
     }
@@ -1228,6 +1244,25 @@ mod tests {
         for (path, bytes) in corpus("client_session") {
             eprintln!("replaying {}", path.display());
             client_session(&bytes);
+        }
+    }
+
+    /// Replays one input with a trace of every step:
+    /// `STARLING_FUZZ_TRACE=1 STARLING_FUZZ_INPUT=fuzz/artifacts/server_session/crash-… cargo
+    /// test -p starling-session --lib fuzzing::tests::replay -- --ignored --nocapture`
+    /// (the target is read from the path).
+    #[test]
+    #[ignore = "needs STARLING_FUZZ_INPUT"]
+    fn replay() {
+        let path = PathBuf::from(std::env::var_os("STARLING_FUZZ_INPUT").unwrap());
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(path);
+        let bytes = fs::read(&path).unwrap();
+        if path.to_string_lossy().contains("client_session") {
+            client_session(&bytes);
+        } else {
+            server_session(&bytes);
         }
     }
 
