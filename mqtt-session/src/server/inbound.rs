@@ -243,7 +243,15 @@ impl ServerSession {
             .unwrap_or_default();
         let mut codes = Vec::with_capacity(filters.len());
         for (i, filter) in filters.iter().enumerate() {
-            let given = reason_codes.as_ref().and_then(|c| c.get(i).copied());
+            // A code UNSUBACK cannot carry would make the packet unencodable and leave the
+            // client waiting: it becomes 0x80, as in `sub_ack`.
+            let given = reason_codes.as_ref().and_then(|c| c.get(i)).map(|&rc| {
+                if rc.is_valid_for(PacketType::UnsubAck) {
+                    rc
+                } else {
+                    ReasonCode::UnspecifiedError
+                }
+            });
             let removed = if given.is_none_or(|rc| !rc.is_error()) {
                 self.state_subscriptions.remove(filter.as_str()).is_some()
             } else {
