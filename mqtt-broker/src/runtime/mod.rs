@@ -4,6 +4,7 @@ mod connection;
 mod hooks;
 mod outbox;
 mod router;
+mod ws;
 
 use crate::{
     core::{ConnId, Core, CoreConfig, Input},
@@ -34,6 +35,8 @@ use tokio::{
 pub enum ListenerKind {
     /// Plain MQTT over TCP.
     Tcp,
+    /// MQTT over WebSocket, path `/mqtt`, subprotocol `mqtt`.
+    WebSocket,
 }
 
 /// One listener of the broker.
@@ -51,6 +54,7 @@ pub struct ListenerConfig {
 #[derive(Debug, Clone)]
 pub(crate) struct ListenerInfo {
     pub(crate) allow_anonymous: bool,
+    pub(crate) kind: ListenerKind,
 }
 
 /// Broker configuration. Built with [`Broker::builder`]; every default is safe.
@@ -165,6 +169,16 @@ impl BrokerBuilder {
         self
     }
 
+    /// Adds a WebSocket listener (path `/mqtt`).
+    pub fn listen_ws(mut self, addr: SocketAddr, allow_anonymous: bool) -> Self {
+        self.config.listeners.push(ListenerConfig {
+            addr,
+            kind: ListenerKind::WebSocket,
+            allow_anonymous,
+        });
+        self
+    }
+
     /// Validates the configuration (no I/O).
     pub fn build(self) -> Result<Broker, ConfigError> {
         let c = &self.config;
@@ -276,9 +290,10 @@ impl Broker {
             let socket = TcpListener::bind(listener.addr).await?;
             let addr = socket.local_addr()?;
             lock(&shared.local_addrs).push(addr);
-            tracing::info!(%addr, "listening (mqtt over tcp)");
+            tracing::info!(%addr, kind = ?listener.kind, "listening");
             let info = ListenerInfo {
                 allow_anonymous: listener.allow_anonymous,
+                kind: listener.kind,
             };
             tasks.push(tokio::spawn(accept_loop(socket, info, shared.clone())));
         }
@@ -308,7 +323,12 @@ async fn accept_loop(socket: TcpListener, info: ListenerInfo, shared: Arc<Shared
                 // Small packets must not wait for Nagle + delayed ACK.
                 let _ = stream.set_nodelay(true);
                 tracing::debug!(%peer, "connection");
-                spawn_connection(&shared, stream, info.clone());
+                match info.kind {
+                    ListenerKind::Tcp => spawn_connection(&shared, stream, info.clone()),
+                    ListenerKind::WebSocket => {
+                        tokio::spawn(ws::serve(stream, info.clone(), shared.clone()));
+                    }
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -420,7 +440,14 @@ impl BrokerHandle {
     where
         IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        spawn_connection(&self.shared, io, ListenerInfo { allow_anonymous });
+        spawn_connection(
+            &self.shared,
+            io,
+            ListenerInfo {
+                allow_anonymous,
+                kind: ListenerKind::Tcp,
+            },
+        );
     }
 
     /// An in-process connection: the returned stream is the client end of a pipe served by
