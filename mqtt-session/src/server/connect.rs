@@ -370,6 +370,7 @@ impl ServerSession {
         outbound.set_receive_maximum(receive_max);
         self.outbound = outbound;
         self.inbound_qos2 = state.inbound_qos2.into_iter().collect();
+        self.resumed_qos2 = self.inbound_qos2.clone();
         self.queued_bytes = state
             .queued
             .iter()

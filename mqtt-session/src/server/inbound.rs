@@ -51,12 +51,14 @@ impl ServerSession {
             if qos == QoS::ExactlyOnce && self.inbound_qos2.contains(&id.get()) {
                 // v5 [MQTT-4.3.3-10], v3.1.1 [MQTT-4.3.3-2]: until PUBREL, answer a duplicate
                 // with PUBREC and do not deliver it again.
+                self.resumed_qos2.remove(&id.get());
                 self.send(Packet::PubRec(PubRec::new(id)));
                 return;
             }
             // v5 [MQTT-3.3.4-9] from the client side: more than Receive Maximum unacknowledged
             // QoS > 0 PUBLISH is 0x93.
-            let unacked = self.inbound_pending.len() + self.inbound_qos2.len();
+            let unacked =
+                self.inbound_pending.len() + self.inbound_qos2.len() - self.resumed_qos2.len();
             if self.version.is_v5() && unacked >= usize::from(self.config.receive_maximum) {
                 self.violation(
                     ReasonCode::ReceiveMaximumExceeded,
@@ -110,6 +112,7 @@ impl ServerSession {
         let id = rel.packet_id;
         let mut comp = PubComp::new(id);
         // v5 [MQTT-4.3.3-11]: PUBCOMP with the same id; v5 §3.7.2.1: 0x92 when unknown.
+        self.resumed_qos2.remove(&id.get());
         if !self.inbound_qos2.remove(&id.get()) && self.version.is_v5() {
             comp.reason_code = ReasonCode::PacketIdentifierNotFound;
         }

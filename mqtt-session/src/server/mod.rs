@@ -242,6 +242,10 @@ pub struct ServerSession {
     inbound_pending: HashMap<u16, QoS>,
     /// Inbound QoS 2 ids whose PUBREC was sent and PUBREL not yet received.
     inbound_qos2: HashSet<u16>,
+    /// Those of `inbound_qos2` resumed from an earlier connection and not seen again on this
+    /// one: the client's send quota starts afresh on each connection (v5 §4.9), so they do not
+    /// count against our Receive Maximum until the client resends them.
+    resumed_qos2: HashSet<u16>,
     inbound_aliases: InboundAliases,
     outbound_aliases: OutboundAliases,
     pending_subscribe: HashMap<u16, Vec<Subscription>>,
@@ -290,6 +294,7 @@ impl ServerSession {
             outbound: Outbound::new(PacketId::from(std::num::NonZeroU16::MIN)),
             inbound_pending: HashMap::new(),
             inbound_qos2: HashSet::new(),
+            resumed_qos2: HashSet::new(),
             outbound_aliases: OutboundAliases::new(0),
             pending_subscribe: HashMap::new(),
             pending_unsubscribe: HashMap::new(),
