@@ -42,6 +42,15 @@ pub(crate) enum AckOutcome {
     Unknown,
 }
 
+/// What [`Outbound::take_resends`] gives back.
+#[derive(Debug, Default)]
+pub(crate) struct Resends {
+    /// The packets to send, in order.
+    pub(crate) packets: Vec<Packet>,
+    /// Flows dropped because their PUBLISH no longer fits the peer's Maximum Packet Size.
+    pub(crate) too_large: Vec<PacketId>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Outbound {
     inflight: HashMap<u16, (u64, InflightPublish)>,
@@ -192,20 +201,21 @@ impl Outbound {
         }
     }
 
-    /// The packets to resend on session resume, in original order: PUBLISH with DUP set, or
-    /// PUBREL (v5 [MQTT-4.4.0-1], v3.1.1 [MQTT-4.4.0-1]). Only as many as the peer's Receive
-    /// Maximum allows (v5 [MQTT-3.3.4-7], [MQTT-3.3.4-9]); the rest follow from
-    /// [`take_resends`](Self::take_resends) as acknowledgements free quota.
-    pub(crate) fn resend(&mut self) -> Vec<Packet> {
+    /// On session resume, marks every flow for resending in original order: PUBLISH with DUP
+    /// set, or PUBREL (v5 [MQTT-4.4.0-1], v3.1.1 [MQTT-4.4.0-1]). They go out through
+    /// [`take_resends`](Self::take_resends), as the peer's Receive Maximum allows
+    /// (v5 [MQTT-3.3.4-7], [MQTT-3.3.4-9]).
+    pub(crate) fn queue_resends(&mut self) {
         let mut flows: Vec<_> = self.inflight.iter().collect();
         flows.sort_by_key(|(_, (seq, _))| *seq);
         self.unsent = flows.into_iter().map(|(&id, _)| id).collect();
-        self.take_resends()
     }
 
-    /// Resends of resumed flows that the quota now allows.
-    pub(crate) fn take_resends(&mut self) -> Vec<Packet> {
-        let mut packets = Vec::new();
+    /// Resends of resumed flows that the quota now allows. A PUBLISH for which `fits` is false
+    /// (larger than the peer's Maximum Packet Size, which may be smaller on this connection) is
+    /// never sent: its flow ends and its id is returned in [`Resends::too_large`].
+    pub(crate) fn take_resends(&mut self, fits: impl Fn(&Packet) -> bool) -> Resends {
+        let mut resends = Resends::default();
         while self.sent_len() < usize::from(self.receive_maximum) {
             let Some(id) = self.unsent.pop_front() else {
                 break;
@@ -216,16 +226,22 @@ impl Outbound {
             let Some(id) = f.publish.qos_pid.packet_id() else {
                 continue;
             };
-            packets.push(match f.stage {
+            let packet = match f.stage {
                 OutboundStage::AwaitingPubComp => Packet::PubRel(PubRel::new(id)),
                 _ => {
                     let mut p = f.publish.clone();
                     p.dup = true;
                     Packet::Publish(p)
                 }
-            });
+            };
+            if fits(&packet) {
+                resends.packets.push(packet);
+            } else {
+                self.remove(id.get());
+                resends.too_large.push(id);
+            }
         }
-        packets
+        resends
     }
 
     /// The inflight flows in send order (for persistence).
@@ -285,7 +301,11 @@ mod tests {
             AckOutcome::SendPubRel(_)
         ));
         // v5 [MQTT-4.3.3-6]: after PUBREL only PUBREL is resent.
-        assert_eq!(o.resend(), vec![Packet::PubRel(PubRel::new(id))]);
+        o.queue_resends();
+        assert_eq!(
+            o.take_resends(|_| true).packets,
+            vec![Packet::PubRel(PubRel::new(id))]
+        );
         assert!(matches!(
             o.on_pubcomp(id, ReasonCode::Success),
             AckOutcome::Completed { .. }
@@ -303,22 +323,48 @@ mod tests {
         o.restore(old.snapshot());
         o.set_receive_maximum(2);
         // v5 [MQTT-3.3.4-9]: two on the wire; the third waits, and so do new messages.
-        let first: Vec<_> = o.resend().iter().map(resent_id).collect();
+        o.queue_resends();
+        let first: Vec<_> = o
+            .take_resends(|_| true)
+            .packets
+            .iter()
+            .map(resent_id)
+            .collect();
         assert_eq!(first, [1, 2]);
         assert!(!o.has_quota());
-        assert!(o.take_resends().is_empty());
+        assert!(o.take_resends(|_| true).packets.is_empty());
         // The PUBREC of 2 keeps its flow on the wire; PUBACK of 1 frees a slot for 3.
         assert!(matches!(
             o.on_pubrec(PacketId::new(2).unwrap(), ReasonCode::Success),
             AckOutcome::SendPubRel(_)
         ));
-        assert!(o.take_resends().is_empty());
+        assert!(o.take_resends(|_| true).packets.is_empty());
         o.on_puback(PacketId::new(1).unwrap(), ReasonCode::Success);
-        let next: Vec<_> = o.take_resends().iter().map(resent_id).collect();
+        let next: Vec<_> = o
+            .take_resends(|_| true)
+            .packets
+            .iter()
+            .map(resent_id)
+            .collect();
         assert_eq!(next, [3]);
         assert!(!o.has_quota());
         o.on_puback(PacketId::new(3).unwrap(), ReasonCode::Success);
         assert!(o.has_quota());
+        assert_eq!(o.len(), 1);
+    }
+
+    #[test]
+    fn a_resend_too_large_for_the_peer_ends_its_flow() {
+        let mut o = Outbound::new(PacketId::new(1).unwrap());
+        o.insert(publish(1, QoS::AtLeastOnce), None);
+        o.insert(publish(2, QoS::ExactlyOnce), None);
+        o.set_receive_maximum(1);
+        o.queue_resends();
+        let r = o.take_resends(
+            |p| !matches!(p, Packet::Publish(p) if p.qos_pid.packet_id() == PacketId::new(1)),
+        );
+        assert_eq!(r.too_large, [PacketId::new(1).unwrap()]);
+        assert_eq!(r.packets.iter().map(resent_id).collect::<Vec<_>>(), [2]);
         assert_eq!(o.len(), 1);
     }
 

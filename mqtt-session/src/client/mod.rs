@@ -639,10 +639,9 @@ impl ClientSession {
         self.phase = ClientPhase::Connected;
         self.arm_keep_alive(now);
         if ack.session_present {
-            // v5 [MQTT-4.4.0-1], v3.1.1 [MQTT-4.4.0-1]: resend with original ids, DUP set.
-            for packet in self.outbound.resend() {
-                self.send(packet);
-            }
+            // v5 [MQTT-4.4.0-1], v3.1.1 [MQTT-4.4.0-1]: resend with original ids, DUP set
+            // (after the Connected event, below).
+            self.outbound.queue_resends();
         } else if self.had_state {
             // v5 [MQTT-3.2.2-5]: no session on the server: discard ours.
             let unacknowledged = self
@@ -667,6 +666,7 @@ impl ClientSession {
             session_present: ack.session_present,
             properties: Box::new(ack.properties),
         });
+        self.send_resends();
     }
 
     fn handle_auth(&mut self, auth: Auth) {

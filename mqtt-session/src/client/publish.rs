@@ -160,12 +160,29 @@ impl ClientSession {
                 self.events
                     .push_back(ClientEvent::Published { packet_id, reason });
                 // Quota freed: resumed flows that did not fit the Receive Maximum go next.
-                for packet in self.outbound.take_resends() {
-                    self.send(packet);
-                }
+                self.send_resends();
             }
             AckOutcome::SendPubRel(rel) => self.send(Packet::PubRel(rel)),
             AckOutcome::Unknown => {}
+        }
+    }
+
+    /// Sends the resends of a resumed session that the server's Receive Maximum allows. One
+    /// larger than the server's Maximum Packet Size on this connection cannot be sent
+    /// (v5 [MQTT-3.2.2-15]): its flow ends with 0x95 Packet too large.
+    pub(super) fn send_resends(&mut self) {
+        let (version, max) = (self.config.version, self.server_max_packet_size as usize);
+        let resends = self
+            .outbound
+            .take_resends(|p| p.encoded_len(version).is_ok_and(|n| n <= max));
+        for packet in resends.packets {
+            self.send(packet);
+        }
+        for packet_id in resends.too_large {
+            self.events.push_back(ClientEvent::Published {
+                packet_id,
+                reason: ReasonCode::PacketTooLarge,
+            });
         }
     }
 

@@ -346,10 +346,8 @@ impl ServerSession {
         if let Some(state) = resume {
             self.restore(state);
             // v5 [MQTT-4.4.0-1], v3.1.1 [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP)
-            // and PUBREL with their original ids.
-            for packet in self.outbound.resend() {
-                self.send(packet);
-            }
+            // and PUBREL with their original ids (`drain_queue` sends them first).
+            self.outbound.queue_resends();
         }
         self.drain_queue(now);
         for packet in std::mem::take(&mut self.deferred) {

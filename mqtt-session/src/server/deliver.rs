@@ -1,8 +1,8 @@
 //! Outbound delivery of application messages to the client.
 
-use super::{QueuePolicy, ServerError, ServerPhase, ServerSession};
+use super::{QueuePolicy, ServerError, ServerEvent, ServerPhase, ServerSession};
 use crate::{alias::AliasUse, message::DeliveryOptions, Message, QueuedMessage};
-use starling_codec::{Packet, PacketId, ProtocolVersion, Publish, QoS, TopicName};
+use starling_codec::{Packet, PacketId, ProtocolVersion, Publish, QoS, ReasonCode, TopicName};
 use std::time::Instant;
 
 /// What [`ServerSession::deliver`] did with a message.
@@ -84,9 +84,21 @@ impl ServerSession {
     /// Sends waiting resends, then queued messages, while there is quota (v5 [MQTT-4.9.0-2]); expired ones are dropped.
     pub(super) fn drain_queue(&mut self, now: Instant) {
         if self.phase == ServerPhase::Connected {
-            // Resumed flows that did not fit the client's Receive Maximum go first.
-            for packet in self.outbound.take_resends() {
+            // Resends of a resumed session go first, as the client's Receive Maximum allows.
+            let (version, max) = (self.version, self.peer_max_packet_size as usize);
+            let resends = self
+                .outbound
+                .take_resends(|p| p.encoded_len(version).is_ok_and(|n| n <= max));
+            for packet in resends.packets {
                 self.send(packet);
+            }
+            // v5 [MQTT-3.1.2-25]: too large for this connection's client: discarded, and
+            // behave as if it had been delivered.
+            for packet_id in resends.too_large {
+                self.events.push_back(ServerEvent::Delivered {
+                    packet_id,
+                    reason: ReasonCode::PacketTooLarge,
+                });
             }
         }
         while self.phase == ServerPhase::Connected && self.outbound.has_quota() {
