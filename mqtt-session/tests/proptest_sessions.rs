@@ -152,8 +152,9 @@ enum IdUse {
     Request,
 }
 
-/// Packet ids in use by one sender, as seen on the wire, and the flows on the wire of the
-/// current connection.
+/// Packet ids in use by one sender, as seen on the wire, and the flows whose PUBLISH went out
+/// on the current connection (what the Receive Maximum bounds; a PUBREL resent for a PUBLISH of
+/// an earlier connection takes no quota, v5 §4.9).
 #[derive(Debug, Default)]
 struct Ids {
     in_use: HashMap<u16, IdUse>,
@@ -190,7 +191,6 @@ impl Ids {
                     Some(&IdUse::Publish),
                     "{who} sent PUBREL {id} without an unfinished flow"
                 );
-                self.on_wire.insert(id);
             }
             Packet::Subscribe(s) => self.request(s.packet_id.get(), who),
             Packet::Unsubscribe(u) => self.request(u.packet_id.get(), who),
