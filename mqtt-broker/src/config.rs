@@ -143,6 +143,22 @@ impl FileConfig {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 
+    /// A broker builder for this configuration, with the password and ACL files loaded.
+    pub fn to_builder(&self) -> Result<crate::BrokerBuilder, FileConfigError> {
+        let mut builder = crate::Broker::builder().config(self.to_broker_config()?);
+        if let Some(path) = &self.password_file {
+            let file = crate::auth::PasswordFile::load(path)
+                .map_err(|e| FileConfigError::Invalid(format!("{}: {e}", path.display())))?;
+            builder = builder.authenticator(std::sync::Arc::new(file));
+        }
+        if let Some(path) = &self.acl_file {
+            let file = crate::auth::AclFile::load(path)
+                .map_err(|e| FileConfigError::Invalid(format!("{}: {e}", path.display())))?;
+            builder = builder.authorizer(std::sync::Arc::new(file));
+        }
+        Ok(builder)
+    }
+
     /// The broker configuration this file describes.
     pub fn to_broker_config(&self) -> Result<BrokerConfig, FileConfigError> {
         let invalid = |s: &str| FileConfigError::Invalid(s.to_owned());

@@ -7,6 +7,7 @@
 //! WebSocket, password/ACL files, TOML configuration, the `starling broker` command, durable
 //! storage.
 
+pub mod auth;
 pub mod config;
 pub mod core;
 mod runtime;

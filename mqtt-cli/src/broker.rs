@@ -2,10 +2,7 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
-use starling_broker::{
-    config::{FileConfig, FileListener, LogFormat},
-    Broker,
-};
+use starling_broker::config::{FileConfig, FileListener, LogFormat};
 use std::{net::SocketAddr, path::PathBuf};
 
 /// Options of `starling broker`; flags override the configuration file.
@@ -78,14 +75,12 @@ fn effective(args: &BrokerArgs) -> anyhow::Result<FileConfig> {
 
 pub(crate) fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let config = effective(&args)?;
-    let broker_config = config.to_broker_config()?;
+    config.to_broker_config()?;
     if args.print_config {
         print!("{}", config.to_toml());
         return Ok(());
     }
-    if config.password_file.is_some() || config.acl_file.is_some() {
-        bail!("password and ACL files are not supported yet by this build; remove password_file/acl_file");
-    }
+    let broker_builder = config.to_builder()?;
     let filter = tracing_subscriber::EnvFilter::try_new(
         args.log_level
             .clone()
@@ -102,7 +97,7 @@ pub(crate) fn run(args: BrokerArgs) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
     runtime.block_on(async move {
-        let broker = Broker::builder().config(broker_config).build()?.spawn().await.context("cannot start listeners")?;
+        let broker = broker_builder.build()?.spawn().await.context("cannot start listeners")?;
         tracing::info!(addrs = ?broker.local_addrs(), version = env!("CARGO_PKG_VERSION"), "starling broker running");
         wait_for_signal().await?;
         tracing::info!("shutting down");

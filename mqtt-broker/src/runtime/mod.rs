@@ -135,6 +135,7 @@ impl Metrics {
 pub struct BrokerBuilder {
     config: BrokerConfig,
     store: Option<Box<dyn Store>>,
+    hooks: hooks::Hooks,
 }
 
 impl std::fmt::Debug for BrokerBuilder {
@@ -169,6 +170,20 @@ impl BrokerBuilder {
         self
     }
 
+    /// Checks the credentials of clients that present a user name (for example a
+    /// [`PasswordFile`](crate::auth::PasswordFile)).
+    pub fn authenticator(mut self, authenticator: Arc<dyn crate::auth::Authenticator>) -> Self {
+        self.hooks.authenticator = Some(authenticator);
+        self
+    }
+
+    /// Decides what clients may publish and subscribe to (for example an
+    /// [`AclFile`](crate::auth::AclFile)).
+    pub fn authorizer(mut self, authorizer: Arc<dyn crate::auth::Authorizer>) -> Self {
+        self.hooks.authorizer = Some(authorizer);
+        self
+    }
+
     /// Adds a WebSocket listener (path `/mqtt`).
     pub fn listen_ws(mut self, addr: SocketAddr, allow_anonymous: bool) -> Self {
         self.config.listeners.push(ListenerConfig {
@@ -195,6 +210,7 @@ impl BrokerBuilder {
         Ok(Broker {
             config: self.config,
             store,
+            hooks: self.hooks,
         })
     }
 }
@@ -208,6 +224,7 @@ pub struct ConfigError(pub &'static str);
 pub struct Broker {
     config: BrokerConfig,
     store: Box<dyn Store>,
+    hooks: hooks::Hooks,
 }
 
 impl std::fmt::Debug for Broker {
@@ -268,7 +285,7 @@ impl Broker {
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             router: router_tx,
-            hooks: Arc::new(hooks::Hooks::default()),
+            hooks: Arc::new(self.hooks),
             metrics: metrics.clone(),
             shutdown,
             next_conn: AtomicU64::new(1),
