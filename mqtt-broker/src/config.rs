@@ -138,9 +138,20 @@ impl FileConfig {
         Ok(toml::from_str(text)?)
     }
 
-    /// The configuration as TOML (for `--print-config`).
+    /// The configuration as TOML (for `--print-config`). With no listeners configured, a
+    /// leading comment says what the broker will listen on, since `listeners = []` alone does
+    /// not.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        let body =
+            toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+        if self.listeners.is_empty() {
+            format!(
+                "# No listeners configured: the broker listens on 127.0.0.1:1883 only and admits\n\
+                 # anonymous clients there (as Mosquitto 2 does with no configuration).\n{body}"
+            )
+        } else {
+            body
+        }
     }
 
     /// A broker builder for this configuration, with the password and ACL files loaded.

@@ -68,9 +68,9 @@ fn print_config_shows_flags_over_the_file() {
         .get_output()
         .stdout
         .clone();
-    assert!(String::from_utf8(defaults)
-        .unwrap()
-        .contains("listeners = []"));
+    let defaults = String::from_utf8(defaults).unwrap();
+    assert!(defaults.contains("listeners = []"), "{defaults}");
+    assert!(defaults.contains("127.0.0.1:1883"), "{defaults}");
 }
 
 #[test]
@@ -95,12 +95,9 @@ fn invalid_configuration_fails_clearly() {
 
 #[test]
 fn broker_serves_mosquitto_clients_and_exits_on_sigint() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let bin = assert_cmd::cargo::cargo_bin("starling");
-    let mut child = Std::new(bin)
+    let child = Std::new(bin)
         .args([
             "broker",
             "--listen",
@@ -110,11 +107,9 @@ fn broker_serves_mosquitto_clients_and_exits_on_sigint() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "broker did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = KillOnDrop(child);
+    let child = &mut child.0;
+    wait_for_port(port);
     for v in ["311", "5"] {
         let port = port.to_string();
         let topic = format!("cli/{v}");
@@ -155,13 +150,128 @@ fn broker_serves_mosquitto_clients_and_exits_on_sigint() {
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
+    let status = wait_exit(child);
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn bad_flags_and_unreadable_auth_files_fail_clearly() {
+    for (flag, value, expected) in [
+        (
+            "--password-file",
+            "/nonexistent/passwd",
+            "/nonexistent/passwd",
+        ),
+        ("--acl-file", "/nonexistent/acl", "/nonexistent/acl"),
+        ("--log-format", "xml", "xml"),
+    ] {
+        let err = starling()
+            .args(["broker", "--listen", "127.0.0.1:0", flag, value])
+            .timeout(Duration::from_secs(10))
+            .assert()
+            .failure()
+            .get_output()
+            .stderr
+            .clone();
+        let text = String::from_utf8(err).unwrap();
+        assert!(
+            text.starts_with("starling: ") && text.contains(expected),
+            "{flag}: {text}"
+        );
+    }
+}
+
+#[test]
+fn broker_with_explicit_listeners_refuses_anonymous_and_exits_on_sigterm() {
+    let port = free_port();
+    let ws_port = free_port();
+    let bin = assert_cmd::cargo::cargo_bin("starling");
+    // No --allow-anonymous: an explicitly configured listener requires a user (Mosquitto 2).
+    let child = Std::new(bin)
+        .args([
+            "broker",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--ws-listen",
+            &format!("127.0.0.1:{ws_port}"),
+            "--log-format",
+            "json",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let child = &mut child.0;
+    wait_for_port(port);
+    wait_for_port(ws_port);
+    let refused = Std::new("timeout")
+        .args([
+            "10",
+            "mosquitto_pub",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "t",
+            "-m",
+            "m",
+            "-V",
+            "5",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .expect("mosquitto_pub missing: run scripts/install-test-deps.sh");
+    assert!(!refused.success(), "anonymous client admitted");
+    Std::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(wait_exit(child).success());
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    let first = logs.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with('{') && logs.contains("listening"),
+        "{logs}"
+    );
+}
+
+/// The broker child process, killed if a test fails before it exits.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Polls until something accepts on `port`, within a bounded deadline.
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "broker did not start on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for the child to exit, within a bounded deadline.
+fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{status}");
-            break;
+            return status;
         }
-        assert!(Instant::now() < deadline, "broker did not exit on SIGINT");
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("broker did not exit on the signal");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
