@@ -171,9 +171,10 @@ async fn websocket_on_another_path_is_refused() {
 }
 
 #[tokio::test]
-async fn tcp_listener_on_ipv6_loopback() {
+async fn tcp_and_websocket_listeners_on_ipv6_loopback() {
     let b = Broker::builder()
         .listen_tcp("[::1]:0".parse().unwrap(), true)
+        .listen_ws("[::1]:0".parse().unwrap(), true)
         .build()
         .unwrap()
         .spawn()
@@ -186,6 +187,17 @@ async fn tcp_listener_on_ipv6_loopback() {
     tcp.write_all(&encode(connect("v6"))).await.unwrap();
     assert!(matches!(
         tcp_next(&mut tcp, &mut buf).await,
+        Packet::ConnAck(_)
+    ));
+    let ws_addr = b.local_addrs()[1];
+    assert!(ws_addr.is_ipv6());
+    let mut ws = ws_connect(ws_addr, "/mqtt").await.unwrap();
+    let mut wbuf = BytesMut::new();
+    ws.send(Message::Binary(encode(connect("v6-ws")).into()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        ws_next(&mut ws, &mut wbuf).await,
         Packet::ConnAck(_)
     ));
     b.shutdown().await;
