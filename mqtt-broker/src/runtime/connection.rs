@@ -92,7 +92,8 @@ where
             metrics
                 .bytes_sent
                 .fetch_add(wbuf.len() as u64, Ordering::Relaxed);
-            if writer.write_all(&wbuf).await.is_err() {
+            // flush: a no-op on TCP, it completes a pending frame on WebSocket.
+            if writer.write_all(&wbuf).await.is_err() || writer.flush().await.is_err() {
                 c.session.handle_transport_closed(Instant::now().into_std());
                 c.handle_events().await;
             }
