@@ -44,7 +44,8 @@ impl Client {
         };
         let id = MqttStr::try_from(o.client_id.as_str()).map_err(|e| e.to_string())?;
         let mut config = ClientConfig::new(version, id);
-        config.keep_alive = 0;
+        // rumqttd refuses keep alive 0; runs are far shorter than 60 s, so no PINGREQ is due.
+        config.keep_alive = 60;
         let session = ClientSession::new(Instant::now(), config);
         let mut c = Client {
             stream,
