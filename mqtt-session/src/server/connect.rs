@@ -6,8 +6,8 @@ use crate::{
 };
 use bytes::Bytes;
 use starling_codec::{
-    Auth, AuthProperties, ConnAck, Connect, ConnectProperties, Disconnect, MqttStr, Packet,
-    ProtocolVersion, QoS, ReasonCode, Will, MAX_PACKET_SIZE,
+    Auth, AuthProperties, ConnAck, Connect, ConnectProperties, Disconnect, DisconnectProperties,
+    MqttStr, Packet, ProtocolVersion, QoS, ReasonCode, Will, MAX_PACKET_SIZE,
 };
 use std::time::Instant;
 
@@ -395,6 +395,15 @@ impl ServerSession {
     /// Closes the connection from the server side with `reason` (v5 DISCONNECT; 3.x just
     /// closes). The will is published (the broker may override, e.g. on takeover).
     pub fn disconnect(&mut self, reason: ReasonCode) {
+        self.disconnect_with(reason, DisconnectProperties::default());
+    }
+
+    /// [`disconnect`](Self::disconnect) with MQTT 5 properties (reason string, user
+    /// properties, server reference). A Session Expiry Interval is never sent by a server
+    /// (v5 [MQTT-3.14.2-2]); reason string and user properties are left out when they would
+    /// make the packet exceed the client's Maximum Packet Size.
+    pub fn disconnect_with(&mut self, reason: ReasonCode, mut properties: DisconnectProperties) {
+        properties.session_expiry_interval = None;
         if self.phase == ServerPhase::Closed {
             return;
         }
@@ -403,7 +412,7 @@ impl ServerSession {
         } else {
             ReasonCode::UnspecifiedError
         };
-        self.send_disconnect(reason);
+        self.send_disconnect_with(reason, properties);
         self.close(CloseReason::ServerDisconnect(reason), true);
     }
 

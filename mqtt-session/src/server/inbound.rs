@@ -3,8 +3,8 @@
 use super::{ServerError, ServerEvent, ServerSession};
 use crate::{alias::AliasError, outbound::AckOutcome, Message, Subscription};
 use starling_codec::{
-    Packet, PacketId, PacketType, PubAck, PubComp, PubRec, PubRel, Publish, QoS, ReasonCode,
-    SubAck, Subscribe, UnsubAck, Unsubscribe,
+    AckProperties, Packet, PacketId, PacketType, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
+    ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 use std::time::Instant;
 
@@ -81,6 +81,18 @@ impl ServerSession {
         packet_id: PacketId,
         reason: ReasonCode,
     ) -> Result<(), ServerError> {
+        self.ack_publish_with(packet_id, reason, AckProperties::default())
+    }
+
+    /// [`ack_publish`](Self::ack_publish) with MQTT 5 properties (a reason string, user
+    /// properties). They are left out when the client asked for no problem information or
+    /// when they would make the packet exceed the client's Maximum Packet Size.
+    pub fn ack_publish_with(
+        &mut self,
+        packet_id: PacketId,
+        reason: ReasonCode,
+        properties: AckProperties,
+    ) -> Result<(), ServerError> {
         let Some(qos) = self.inbound_pending.remove(&packet_id.get()) else {
             return Err(ServerError::UnknownPacketId);
         };
@@ -93,6 +105,7 @@ impl ServerSession {
             QoS::AtLeastOnce => {
                 let mut ack = PubAck::new(packet_id);
                 ack.reason_code = reason;
+                ack.properties = properties;
                 self.send(Packet::PubAck(ack));
             }
             _ => {
@@ -102,6 +115,7 @@ impl ServerSession {
                 }
                 let mut rec = PubRec::new(packet_id);
                 rec.reason_code = reason;
+                rec.properties = properties;
                 self.send(Packet::PubRec(rec));
             }
         }
@@ -172,6 +186,17 @@ impl ServerSession {
         packet_id: PacketId,
         reason_codes: Vec<ReasonCode>,
     ) -> Result<(), ServerError> {
+        self.sub_ack_with(packet_id, reason_codes, AckProperties::default())
+    }
+
+    /// [`sub_ack`](Self::sub_ack) with MQTT 5 properties, left out as in
+    /// [`ack_publish_with`](Self::ack_publish_with).
+    pub fn sub_ack_with(
+        &mut self,
+        packet_id: PacketId,
+        reason_codes: Vec<ReasonCode>,
+        properties: AckProperties,
+    ) -> Result<(), ServerError> {
         let Some(requests) = self.pending_subscribe.get(&packet_id.get()) else {
             return Err(ServerError::UnknownPacketId);
         };
@@ -209,7 +234,7 @@ impl ServerSession {
         let ack = SubAck {
             packet_id,
             reason_codes: codes,
-            properties: Default::default(),
+            properties,
         };
         self.send(Packet::SubAck(ack));
         Ok(())
@@ -230,6 +255,17 @@ impl ServerSession {
         &mut self,
         packet_id: PacketId,
         reason_codes: Option<Vec<ReasonCode>>,
+    ) -> Result<(), ServerError> {
+        self.unsub_ack_with(packet_id, reason_codes, AckProperties::default())
+    }
+
+    /// [`unsub_ack`](Self::unsub_ack) with MQTT 5 properties, left out as in
+    /// [`ack_publish_with`](Self::ack_publish_with).
+    pub fn unsub_ack_with(
+        &mut self,
+        packet_id: PacketId,
+        reason_codes: Option<Vec<ReasonCode>>,
+        properties: AckProperties,
     ) -> Result<(), ServerError> {
         let Some(filters) = self.pending_unsubscribe.get(&packet_id.get()) else {
             return Err(ServerError::UnknownPacketId);
@@ -274,7 +310,7 @@ impl ServerSession {
         self.send(Packet::UnsubAck(UnsubAck {
             packet_id,
             reason_codes: codes,
-            properties: Default::default(),
+            properties,
         }));
         Ok(())
     }

@@ -576,8 +576,19 @@ impl ServerSession {
     /// Sends DISCONNECT (v5 only; a 3.x server just closes), never before a successful CONNACK
     /// (v5 [MQTT-3.14.0-1]).
     fn send_disconnect(&mut self, reason: ReasonCode) {
+        self.send_disconnect_with(reason, Default::default());
+    }
+
+    fn send_disconnect_with(
+        &mut self,
+        reason: ReasonCode,
+        properties: starling_codec::DisconnectProperties,
+    ) {
         if self.version.is_v5() && self.phase == ServerPhase::Connected {
-            self.send(Packet::Disconnect(Disconnect::new(reason)));
+            self.send(Packet::Disconnect(Disconnect {
+                reason_code: reason,
+                properties,
+            }));
         }
     }
 
@@ -666,6 +677,11 @@ fn strip_problem_information(packet: &mut Packet) {
         Packet::Disconnect(d) => {
             d.properties.reason_string = None;
             d.properties.user_properties.clear();
+            return;
+        }
+        Packet::Auth(a) => {
+            a.properties.reason_string = None;
+            a.properties.user_properties.clear();
             return;
         }
         _ => return,

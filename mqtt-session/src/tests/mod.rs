@@ -12,6 +12,7 @@ mod raw;
 mod auth;
 mod client;
 mod keep_alive;
+mod problem_information;
 mod resume;
 mod server_connect;
 mod server_delivery;
