@@ -10,6 +10,9 @@
 //! - Types carry the invariants: [`PacketId`] is never zero, [`QosPid`] ties a QoS to its packet
 //!   identifier, [`TopicName`], [`TopicFilter`] and [`MqttStr`] are validated.
 //! - Decoding is zero-copy: payloads, topics and strings share the receive buffer.
+//! - With the `serde` feature, the types a session state holds (PUBLISH, its properties, QoS,
+//!   packet identifiers, validated strings, subscription options) implement `Serialize` and
+//!   `Deserialize`; deserializing validates like decoding does.
 //!
 //! # Example
 //!
@@ -54,6 +57,8 @@ mod packet;
 mod properties;
 mod qos;
 mod reason;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod string;
 mod topic;
 mod version;

@@ -19,6 +19,7 @@ pub type UserProperties = Vec<(MqttStr, MqttStr)>;
 
 /// The Payload Format Indicator (v5 §3.3.2.3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PayloadFormat {
     /// 0: unspecified bytes.
     Unspecified,
@@ -513,6 +514,7 @@ impl Properties for ConnAckProperties {
 
 /// Properties of a PUBLISH packet (v5 §3.3.2.3).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct PublishProperties {
     /// Payload Format Indicator (0x01).

@@ -4,6 +4,7 @@ use std::num::NonZeroU16;
 
 /// Quality of service level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[repr(u8)]
 pub enum QoS {
     /// QoS 0: at most once.
@@ -68,6 +69,7 @@ impl From<NonZeroU16> for PacketId {
 /// The QoS of a PUBLISH together with its packet identifier, so the two cannot disagree: a QoS 0
 /// message has no identifier, QoS 1 and 2 messages always have one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum QosPid {
     /// QoS 0, no packet identifier.
     AtMostOnce,

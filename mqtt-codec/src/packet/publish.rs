@@ -13,6 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// A PUBLISH packet: an application message.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Publish {
     /// DUP: this may be a redelivery. Always false for QoS 0.
     pub dup: bool,

@@ -11,6 +11,7 @@ use crate::{
 
 /// Retain Handling subscription option (v5 §3.8.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum RetainHandling {
     /// 0: send retained messages at the time of the subscribe.
     #[default]
@@ -23,6 +24,7 @@ pub enum RetainHandling {
 
 /// The options of one subscription (v5 §3.8.3.1). MQTT 3.x carries only the QoS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SubscriptionOptions {
     /// Maximum QoS.
     pub qos: QoS,
