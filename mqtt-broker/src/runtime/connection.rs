@@ -17,6 +17,11 @@ use tokio::{
     time::{sleep_until, Instant},
 };
 
+/// Read buffer of a quiet connection.
+const SMALL_READ: usize = 256;
+/// Read buffer of a busy connection.
+const BIG_READ: usize = 16 * 1024;
+
 /// Runs one connection to completion.
 pub(crate) async fn run<IO>(io: IO, conn: ConnId, listener: ListenerInfo, shared: Arc<Shared>)
 where
@@ -52,10 +57,19 @@ where
     };
     let mut shutdown = shared.shutdown.subscribe();
     let (mut reader, mut writer) = tokio::io::split(io);
-    let mut rbuf = BytesMut::with_capacity(4096);
+    // Idle connections keep a small read buffer; a read that fills it makes the next one
+    // bigger, and an emptied big buffer is given back (payloads keep their own share of it).
+    let mut rbuf = BytesMut::with_capacity(SMALL_READ);
+    let mut busy = false;
     let mut wbuf = BytesMut::new();
     let mut shutting_down = false;
     loop {
+        if rbuf.is_empty() && !busy && rbuf.capacity() > SMALL_READ {
+            rbuf = BytesMut::with_capacity(SMALL_READ);
+        }
+        if busy || rbuf.capacity() - rbuf.len() < SMALL_READ / 2 {
+            rbuf.reserve(BIG_READ);
+        }
         let deadline = c.session.poll_timeout().map(Instant::from_std);
         let can_read = c.session.phase() != ServerPhase::AwaitingAccept && wbuf.len() < 1 << 20;
         tokio::select! {
@@ -73,6 +87,7 @@ where
                 match n {
                     Ok(0) | Err(_) => c.session.handle_transport_closed(Instant::now().into_std()),
                     Ok(n) => {
+                        busy = n >= SMALL_READ;
                         metrics.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
                         c.session.handle_bytes(Instant::now().into_std(), &mut rbuf);
                     }
