@@ -13,6 +13,11 @@
 //! `now`, and deadlines come out of `poll_timeout`. The driving contract (getters, `handle_*`
 //! inputs, commands, `poll_*` outputs) is documented on [`ServerSession`].
 //!
+//! With the `serde` feature, [`SessionState`] and everything it holds implement `Serialize` and
+//! `Deserialize`, so a broker can persist sessions. Message expiry instants are stored as
+//! wall-clock UNIX milliseconds: converting them is the crate's one clock read, and it happens
+//! only while (de)serializing, never in the state machines.
+//!
 //! # Example
 //!
 //! A server session taking a 3.1.1 CONNECT and a QoS 1 PUBLISH:
@@ -45,6 +50,8 @@ mod auth;
 mod client;
 mod message;
 mod outbound;
+#[cfg(feature = "serde")]
+mod serde_time;
 mod server;
 mod state;
 mod timer;

@@ -10,6 +10,7 @@ use std::{
 /// An application message, independent of any connection: no packet id, no topic alias, no
 /// subscription identifiers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Message {
     /// The topic.
     pub topic: TopicName,
@@ -24,7 +25,9 @@ pub struct Message {
     /// recomputed from `expires_at` on every delivery; `topic_alias` and
     /// `subscription_identifiers` are per connection and ignored here.
     pub properties: PublishProperties,
-    /// When the message expires (from its Message Expiry Interval at receipt).
+    /// When the message expires (from its Message Expiry Interval at receipt). With the `serde`
+    /// feature it is stored as wall-clock UNIX milliseconds, converted when (de)serializing.
+    #[cfg_attr(feature = "serde", serde(default, with = "crate::serde_time"))]
     pub expires_at: Option<Instant>,
 }
 
@@ -101,6 +104,7 @@ impl Message {
 /// How one message is to be delivered to one subscriber (computed by the broker from the
 /// matching subscriptions).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DeliveryOptions {
     /// The maximum QoS granted by the matching subscriptions; the message is downgraded to it.
     pub qos: QoS,

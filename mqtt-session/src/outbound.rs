@@ -18,6 +18,7 @@ pub enum OutboundStage {
 
 /// An unacknowledged outbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct InflightPublish {
     /// The PUBLISH as first sent: full topic, no alias, DUP clear.
     pub publish: Publish,

@@ -9,6 +9,7 @@ use std::{
 
 /// One subscription of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Subscription {
     /// The filter, `$share/…` prefix included.
     pub filter: TopicFilter,
@@ -20,6 +21,7 @@ pub struct Subscription {
 
 /// A message waiting to be sent (no quota, or the client was offline).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct QueuedMessage {
     /// The message.
     pub message: Message,
@@ -34,6 +36,7 @@ pub struct QueuedMessage {
 /// it up with `into_state` and takes it back with `resume`, so a reconnect, a takeover and a
 /// broker restart are the same code path.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SessionState {
     /// Subscriptions by full filter string.
     pub subscriptions: BTreeMap<String, Subscription>,
