@@ -62,6 +62,11 @@ impl Message {
         }
     }
 
+    /// What the message counts against a queue's byte budget: payload and topic.
+    pub fn queued_size(&self) -> usize {
+        self.payload.len() + self.topic.len()
+    }
+
     /// Whether the message has expired at `now`.
     pub fn is_expired(&self, now: Instant) -> bool {
         self.expires_at.is_some_and(|at| at <= now)

@@ -369,11 +369,7 @@ impl ServerSession {
         self.outbound = outbound;
         self.inbound_qos2 = state.inbound_qos2.into_iter().collect();
         self.resumed_qos2 = self.inbound_qos2.clone();
-        self.queued_bytes = state
-            .queued
-            .iter()
-            .map(|q| q.message.payload.len() + q.message.topic.len())
-            .sum();
+        self.queued_bytes = state.queued.iter().map(|q| q.message.queued_size()).sum();
         self.queued = state.queued;
     }
 

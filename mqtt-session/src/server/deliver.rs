@@ -47,7 +47,7 @@ impl ServerSession {
             return Ok(self.send_publish(now, &message, &options, QoS::AtMostOnce));
         }
         if !connected || !self.outbound.has_quota() || !self.queued.is_empty() {
-            let size = message.payload.len() + message.topic.len();
+            let size = message.queued_size();
             let full = |s: &ServerSession| {
                 s.queued.len() >= s.config.max_queued_messages
                     || s.queued_bytes + size > s.config.max_queued_bytes
@@ -63,8 +63,7 @@ impl ServerSession {
                             let Some(old) = self.queued.pop_front() else {
                                 break;
                             };
-                            self.queued_bytes -=
-                                old.message.payload.len() + old.message.topic.len();
+                            self.queued_bytes -= old.message.queued_size();
                             self.dropped += 1;
                         }
                         if full(self) {
@@ -105,7 +104,7 @@ impl ServerSession {
             let Some(q) = self.queued.pop_front() else {
                 break;
             };
-            self.queued_bytes -= q.message.payload.len() + q.message.topic.len();
+            self.queued_bytes -= q.message.queued_size();
             if q.message.is_expired(now) {
                 continue;
             }
@@ -113,7 +112,7 @@ impl ServerSession {
             if let Delivery::Sent(None) = self.send_publish(now, &q.message, &q.options, qos) {
                 if qos != QoS::AtMostOnce {
                     // Identifiers exhausted: keep it for later.
-                    self.queued_bytes += q.message.payload.len() + q.message.topic.len();
+                    self.queued_bytes += q.message.queued_size();
                     self.queued.push_front(q);
                     break;
                 }
