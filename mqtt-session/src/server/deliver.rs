@@ -2,7 +2,7 @@
 
 use super::{QueuePolicy, ServerError, ServerEvent, ServerPhase, ServerSession};
 use crate::{alias::AliasUse, message::DeliveryOptions, Message, QueuedMessage};
-use starling_codec::{Packet, PacketId, ProtocolVersion, Publish, QoS, ReasonCode, TopicName};
+use starling_codec::{PacketId, ProtocolVersion, QoS, ReasonCode, TopicName};
 use std::time::Instant;
 
 /// What [`ServerSession::deliver`] did with a message.
@@ -142,33 +142,38 @@ impl ServerSession {
         } else {
             &[]
         };
-        let publish = message.to_publish(now, qos, packet_id, retain, ids);
+        let mut publish = message.to_publish(now, qos, packet_id, retain, ids);
         // v5 [MQTT-3.1.2-24], [MQTT-3.1.2-25]: too large for the client: discard, behave as sent.
         let max = self.peer_max_packet_size as usize;
-        let fits = |p: &Publish| p.encoded_len(self.version).is_ok_and(|n| n <= max);
-        if !fits(&publish) {
+        let Some(len) = publish.encoded_len(self.version).ok().filter(|n| *n <= max) else {
             return Delivery::Discarded;
-        }
-        // An alias adds a property (and a reused one may still be longer than a short topic):
-        // use one only if the PUBLISH with the full topic and an alias fits, else the client
-        // would never see the alias established. The alias value does not change the size.
-        let mut probe = publish.clone();
-        probe.properties.topic_alias = Some(std::num::NonZeroU16::MIN);
-        let mut wire = publish.clone();
-        if self.version == ProtocolVersion::V5 && fits(&probe) {
+        };
+        // An alias adds a 3-byte property (and perhaps a byte of remaining length); a reused
+        // one may still be longer than a short topic. Use one only if the PUBLISH with the full
+        // topic and an alias fits, else the client would never see the alias established.
+        let mut full_topic = None;
+        if self.version == ProtocolVersion::V5 && len + 4 <= max {
             match self.outbound_aliases.assign(&publish.topic) {
                 AliasUse::None => {}
-                AliasUse::Establish(a) => wire.properties.topic_alias = Some(a),
+                AliasUse::Establish(a) => publish.properties.topic_alias = Some(a),
                 AliasUse::Reuse(a) => {
-                    wire.properties.topic_alias = Some(a);
-                    wire.topic = TopicName::empty();
+                    publish.properties.topic_alias = Some(a);
+                    full_topic = Some(std::mem::replace(&mut publish.topic, TopicName::empty()));
                 }
             }
         }
+        // Encoded in place (its size is already checked; PUBLISH carries no problem
+        // information to strip), then kept for resending with its full topic and no alias.
+        if self.phase != ServerPhase::Closed {
+            let _ = publish.encode(self.version, &mut self.transmit);
+        }
         if qos != QoS::AtMostOnce {
+            publish.properties.topic_alias = None;
+            if let Some(topic) = full_topic {
+                publish.topic = topic;
+            }
             self.outbound.insert(publish, options.shared_group.clone());
         }
-        self.send(Packet::Publish(wire));
         Delivery::Sent((qos != QoS::AtMostOnce).then_some(packet_id))
     }
 }
