@@ -238,7 +238,12 @@ impl ClientSession {
     /// A new connection that resumes `state` (kept from an earlier connection); queues the
     /// CONNECT. If the server reports a session, unacknowledged PUBLISH (DUP set) and PUBREL
     /// are resent; if not, the state is discarded and reported as [`ClientEvent::SessionLost`].
-    pub fn resume(now: Instant, config: ClientConfig, state: SessionState) -> ClientSession {
+    pub fn resume(now: Instant, mut config: ClientConfig, state: SessionState) -> ClientSession {
+        // v3.1.1 [MQTT-3.1.3-7]: a zero-byte client id requires Clean Session 1 (MQTT 5 lets
+        // the server assign an id to a resumable session, so only 3.x is forced).
+        if !config.version.is_v5() && config.client_id.is_empty() {
+            config.clean_start = true;
+        }
         let version = config.version;
         let max_in = config
             .properties

@@ -48,6 +48,11 @@ pub struct Accept {
     pub resume: Option<SessionState>,
     /// Response Information for a client that requested it (v5).
     pub response_information: Option<MqttStr>,
+    /// Reason String for the CONNACK (v5); left out if the client asked for no problem
+    /// information or it would exceed the client's Maximum Packet Size.
+    pub reason_string: Option<MqttStr>,
+    /// User Properties for the CONNACK (v5); left out like the reason string.
+    pub user_properties: starling_codec::UserProperties,
 }
 
 impl Accept {
@@ -323,6 +328,8 @@ impl ServerSession {
                 p.shared_subscription_available = Some(false);
             }
             // v5 [MQTT-3.1.2-28]: Response Information only when requested.
+            p.reason_string = accept.reason_string;
+            p.user_properties = accept.user_properties;
             if info.properties.request_response_information == Some(true) {
                 p.response_information = accept.response_information;
             }

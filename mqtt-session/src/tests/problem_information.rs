@@ -197,3 +197,45 @@ fn pubrel_and_pubcomp_stay_within_a_tiny_maximum_packet_size() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn connack_reason_string_and_user_properties_are_dropped_when_they_do_not_fit() {
+    for (max, kept) in [(1024, true), (24, false)] {
+        let mut c = connect(ProtocolVersion::V5, "c");
+        c.properties.maximum_packet_size = NonZeroU32::new(max);
+        let mut raw = RawServer::new(ServerConfig::default());
+        raw.send(Packet::Connect(Box::new(c)));
+        let Some(ServerEvent::Connect(_)) = raw.event() else {
+            panic!()
+        };
+        let mut accept = Accept::new();
+        accept.reason_string = chatty().reason_string;
+        accept.user_properties = chatty().user_properties;
+        raw.session.accept(raw.now(), accept).unwrap();
+        match &raw.recv()[..] {
+            [Packet::ConnAck(a)] => {
+                assert_eq!(a.reason_code, ReasonCode::Success);
+                // v5 [MQTT-3.2.2-19]: Reason String, v5 [MQTT-3.2.2-20]: User Property, only if
+                // the CONNACK stays within the client's Maximum Packet Size.
+                assert_eq!(a.properties.reason_string.is_some(), kept, "max {max}");
+                assert_eq!(!a.properties.user_properties.is_empty(), kept, "max {max}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn v311_client_with_empty_id_always_asks_for_a_clean_session() {
+    use super::raw::RawClient;
+    use crate::ClientConfig;
+    let mut config = ClientConfig::new(ProtocolVersion::V3_1_1, MqttStr::empty());
+    config.clean_start = false;
+    let (_, sent) = RawClient::new(config);
+    // v3.1.1 [MQTT-3.1.3-7]: a zero-byte client id comes with CleanSession 1.
+    assert!(sent.clean_start);
+    // MQTT 5 lets the server assign an id to a session that may be resumed.
+    let mut config = ClientConfig::new(ProtocolVersion::V5, MqttStr::empty());
+    config.clean_start = false;
+    assert!(!RawClient::new(config).1.clean_start);
+}
