@@ -118,7 +118,7 @@ mod tests {
         for bad in ["\"a/+\"", "\"#\""] {
             assert!(serde_json::from_str::<TopicName>(bad).is_err(), "{bad}");
         }
-        // v5 [MQTT-4.7.1-1], [MQTT-4.7.1-2], [MQTT-4.7.3-1], [MQTT-4.8.2-1].
+        // v5 [MQTT-4.7.1-1], v5 [MQTT-4.7.1-2], v5 [MQTT-4.7.3-1], v5 [MQTT-4.8.2-1].
         for bad in [
             "\"a#\"",
             "\"a/b+\"",

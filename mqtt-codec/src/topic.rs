@@ -23,7 +23,7 @@ pub enum TopicError {
     /// `+` does not occupy a whole level (v5 [MQTT-4.7.1-2], v3.1.1 [MQTT-4.7.1-3]).
     #[error("single-level wildcard not alone in its level")]
     MisplacedSingleLevelWildcard,
-    /// `$share/` without a valid share name and filter (v5 [MQTT-4.8.2-1], [MQTT-4.8.2-2]).
+    /// `$share/` without a valid share name and filter (v5 [MQTT-4.8.2-1], v5 [MQTT-4.8.2-2]).
     #[error("malformed shared subscription")]
     InvalidShare,
 }

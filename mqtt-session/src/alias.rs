@@ -37,7 +37,7 @@ impl InboundAliases {
         let Some(alias) = alias else {
             return Ok(topic.clone());
         };
-        // v5 [MQTT-3.2.2-17], [MQTT-3.2.2-18], [MQTT-3.1.2-26], [MQTT-3.1.2-27].
+        // v5 [MQTT-3.2.2-17], v5 [MQTT-3.2.2-18], v5 [MQTT-3.1.2-26], v5 [MQTT-3.1.2-27].
         if alias.get() > self.max {
             return Err(AliasError::OutOfRange);
         }

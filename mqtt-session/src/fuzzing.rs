@@ -612,7 +612,7 @@ fn decode_transmit(bytes: &Bytes, version: ProtocolVersion, max: u32) -> Vec<Pac
 /// Packet ids of outbound QoS 1/2 flows: a new PUBLISH must not reuse an unfinished one; a DUP
 /// PUBLISH or a PUBREL must belong to one.
 /// Also counts the flows whose PUBLISH went out on the current connection, which the peer's
-/// Receive Maximum bounds (v5 [MQTT-3.3.4-7], [MQTT-3.3.4-9]; a PUBREL resent for a PUBLISH of
+/// Receive Maximum bounds (v5 [MQTT-3.3.4-7], v5 [MQTT-3.3.4-9]; a PUBREL resent for a PUBLISH of
 /// an earlier connection takes no quota, v5 §4.9).
 #[derive(Default)]
 struct OutboundIds {

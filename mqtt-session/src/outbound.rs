@@ -83,7 +83,7 @@ impl Outbound {
         self.inflight.len()
     }
 
-    /// Whether another QoS > 0 PUBLISH may be sent (v5 [MQTT-4.9.0-2], [MQTT-3.3.4-7],
+    /// Whether another QoS > 0 PUBLISH may be sent (v5 [MQTT-4.9.0-2], v5 [MQTT-3.3.4-7],
     /// [MQTT-3.3.4-9]).
     /// Resends waiting for quota go first, so a new message never overtakes them.
     pub(crate) fn has_quota(&self) -> bool {
@@ -205,7 +205,7 @@ impl Outbound {
     /// On session resume, marks every flow for resending in original order: PUBLISH with DUP
     /// set, or PUBREL (v5 [MQTT-4.4.0-1], v3.1.1 [MQTT-4.4.0-1]). They go out through
     /// [`take_resends`](Self::take_resends), as the peer's Receive Maximum allows
-    /// (v5 [MQTT-3.3.4-7], [MQTT-3.3.4-9]).
+    /// (v5 [MQTT-3.3.4-7], v5 [MQTT-3.3.4-9]).
     pub(crate) fn queue_resends(&mut self) {
         let mut flows: Vec<_> = self.inflight.iter().collect();
         flows.sort_by_key(|(_, (seq, _))| *seq);

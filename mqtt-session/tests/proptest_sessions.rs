@@ -16,7 +16,7 @@
 //! Properties, for MQTT 3.1.1 and 5:
 //! - no panic, and no protocol violation reported by either side;
 //! - at no time more QoS 1/2 flows on the wire of a connection than the peer's Receive Maximum,
-//!   in either direction (MQTT 5; v5 [MQTT-3.3.4-7], [MQTT-3.3.4-9]);
+//!   in either direction (MQTT 5; v5 [MQTT-3.3.4-7], v5 [MQTT-3.3.4-9]);
 //! - no packet id is used by two PUBLISH/SUBSCRIBE/UNSUBSCRIBE flows at once, and a DUP PUBLISH
 //!   only reuses the id of its own unfinished flow (v5 [MQTT-2.2.1-3], v3.1.1 [MQTT-2.3.1-2]);
 //! - `poll_timeout()` is after `now` right after `handle_timeout(now)`;

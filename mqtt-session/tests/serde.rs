@@ -216,7 +216,7 @@ fn invalid_documents_are_errors() {
         let result = serde_json::from_value::<SessionState>(doc);
         assert!(result.is_err(), "accepted: {result:?}");
     };
-    // v5 [MQTT-4.7.1-1], [MQTT-4.7.1-2], [MQTT-4.8.2-1]: invalid topic filters.
+    // v5 [MQTT-4.7.1-1], v5 [MQTT-4.7.1-2], v5 [MQTT-4.8.2-1]: invalid topic filters.
     for bad in ["a/#/b", "a+", "", "$share//x", "$share/g"] {
         rejects(&|doc| doc["subscriptions"]["a/+/c"]["filter"] = json!(bad));
     }

@@ -212,7 +212,7 @@ impl Core {
         let expires_at = wp
             .message_expiry_interval
             .map(|s| now + Duration::from_secs(u64::from(s)));
-        // v5 [MQTT-3.1.2-14], [MQTT-3.1.2-15]: retained or not as the will says.
+        // v5 [MQTT-3.1.2-14], v5 [MQTT-3.1.2-15]: retained or not as the will says.
         let message = Message {
             topic: will.topic,
             payload: will.payload,
@@ -384,7 +384,7 @@ impl Core {
                 QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
                 QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
             });
-            // v5 [MQTT-3.3.1-9]..[MQTT-3.3.1-11]: retain handling decides whether retained
+            // v5 [MQTT-3.3.1-9] to v5 [MQTT-3.3.1-11]: retain handling decides whether retained
             // messages are sent; shared subscriptions get none.
             let send = match sub.options.retain_handling {
                 RetainHandling::SendAtSubscribe => true,

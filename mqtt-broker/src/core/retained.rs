@@ -35,7 +35,7 @@ impl RetainedStore {
     }
 
     /// Stores `message` as the retained message of its topic, or clears the topic when the
-    /// payload is empty (v5 [MQTT-3.3.1-6], [MQTT-3.3.1-7]; v3.1.1 [MQTT-3.3.1-10], [MQTT-3.3.1-11]).
+    /// payload is empty (v5 [MQTT-3.3.1-6], v5 [MQTT-3.3.1-7]; v3.1.1 [MQTT-3.3.1-10], v3.1.1 [MQTT-3.3.1-11]).
     pub fn set(&mut self, message: Message) {
         let topic = message.topic.as_str().to_owned();
         if message.payload.is_empty() {

@@ -128,7 +128,7 @@ fn overlapping_subscriptions_deliver_once_at_max_qos_with_all_ids() {
     );
     let out = drain(&mut core);
     let d = deliveries(&out);
-    // v5 [MQTT-3.3.4-2], [MQTT-3.3.4-3], [MQTT-3.3.4-4]: one copy, highest QoS, every identifier.
+    // v5 [MQTT-3.3.4-2], v5 [MQTT-3.3.4-3], v5 [MQTT-3.3.4-4]: one copy, highest QoS, every identifier.
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].2.qos, QoS::ExactlyOnce);
     let mut ids: Vec<u32> = d[0]

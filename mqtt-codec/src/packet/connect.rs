@@ -83,7 +83,7 @@ impl Connect {
         let has_username = flags & 0x80 != 0;
         // v5 [MQTT-3.1.2-12], v3.1.1 [MQTT-3.1.2-14]: will QoS 3 is invalid.
         let will_qos = QoS::from_u8(will_qos).ok_or(DecodeError::Malformed("will QoS is 3"))?;
-        // v5 [MQTT-3.1.2-11], [MQTT-3.1.2-13]; v3.1.1 [MQTT-3.1.2-13], [MQTT-3.1.2-15]: without
+        // v5 [MQTT-3.1.2-11], v5 [MQTT-3.1.2-13]; v3.1.1 [MQTT-3.1.2-13], v3.1.1 [MQTT-3.1.2-15]: without
         // a will, will QoS and will retain must be 0.
         if !will_flag && (will_qos != QoS::AtMostOnce || will_retain) {
             return Err(DecodeError::Malformed(

@@ -637,7 +637,7 @@ impl ClientSession {
         if self.config.use_topic_aliases {
             self.outbound_aliases = OutboundAliases::new(p.topic_alias_maximum.unwrap_or(0));
         }
-        // v5 [MQTT-3.1.2-21], [MQTT-3.2.2-21]: the server's keep alive wins.
+        // v5 [MQTT-3.1.2-21], v5 [MQTT-3.2.2-21]: the server's keep alive wins.
         if let Some(ka) = p.server_keep_alive {
             self.keep_alive = ka;
         }

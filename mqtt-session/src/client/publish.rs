@@ -61,7 +61,7 @@ impl ClientSession {
         let packet_id = if request.qos == QoS::AtMostOnce {
             None
         } else {
-            // v5 [MQTT-3.3.4-7], [MQTT-4.9.0-2]: no more than the server's Receive Maximum.
+            // v5 [MQTT-3.3.4-7], v5 [MQTT-4.9.0-2]: no more than the server's Receive Maximum.
             if !self.outbound.has_quota() {
                 return Err(ClientError::QuotaExhausted);
             }
@@ -91,7 +91,7 @@ impl ClientSession {
             .is_ok_and(|n| n <= self.server_max_packet_size as usize);
         let mut wire = publish.clone();
         if self.config.version.is_v5() && alias_fits {
-            // v5 [MQTT-3.2.2-17], [MQTT-3.2.2-18]: aliases only up to the server's maximum.
+            // v5 [MQTT-3.2.2-17], v5 [MQTT-3.2.2-18]: aliases only up to the server's maximum.
             match self.outbound_aliases.assign(&publish.topic) {
                 AliasUse::None => {}
                 AliasUse::Establish(a) => wire.properties.topic_alias = Some(a),

@@ -186,7 +186,7 @@ impl ServerSession {
                 if !reauth {
                     self.phase = ServerPhase::Authenticating;
                 }
-                // v5 [MQTT-4.12.0-2], [MQTT-4.12.0-5]: AUTH 0x18 carrying the same method.
+                // v5 [MQTT-4.12.0-2], v5 [MQTT-4.12.0-5]: AUTH 0x18 carrying the same method.
                 self.send(Packet::Auth(Auth {
                     reason_code: ReasonCode::ContinueAuthentication,
                     properties: auth_properties(method, data),
@@ -292,7 +292,7 @@ impl ServerSession {
             accept.resume
         };
         ack.session_present = resume.is_some();
-        // Keep alive: v5 [MQTT-3.2.2-21], [MQTT-3.2.2-22].
+        // Keep alive: v5 [MQTT-3.2.2-21], v5 [MQTT-3.2.2-22].
         self.keep_alive = info.keep_alive;
         if info.version.is_v5() {
             let p = &mut ack.properties;
@@ -333,7 +333,7 @@ impl ServerSession {
             if info.properties.request_response_information == Some(true) {
                 p.response_information = accept.response_information;
             }
-            // v5 [MQTT-4.12.0-5], [MQTT-4.12.0-6]: the method only when the client used one.
+            // v5 [MQTT-4.12.0-5], v5 [MQTT-4.12.0-6]: the method only when the client used one.
             p.authentication_method = info.properties.authentication_method.clone();
             p.authentication_data = info.auth_data.clone();
         }

@@ -135,7 +135,7 @@ impl ServerSession {
                 None => return Delivery::Sent(None),
             }
         };
-        // v3.1.1 [MQTT-3.3.1-8], [MQTT-3.3.1-9]; v5 [MQTT-3.3.1-12], [MQTT-3.3.1-13].
+        // v3.1.1 [MQTT-3.3.1-8], v3.1.1 [MQTT-3.3.1-9]; v5 [MQTT-3.3.1-12], v5 [MQTT-3.3.1-13].
         let retain = options.from_retained || (options.retain_as_published && message.retain);
         let ids: &[std::num::NonZeroU32] = if self.version.is_v5() {
             &options.subscription_identifiers
@@ -143,7 +143,7 @@ impl ServerSession {
             &[]
         };
         let mut publish = message.to_publish(now, qos, packet_id, retain, ids);
-        // v5 [MQTT-3.1.2-24], [MQTT-3.1.2-25]: too large for the client: discard, behave as sent.
+        // v5 [MQTT-3.1.2-24], v5 [MQTT-3.1.2-25]: too large for the client: discard, behave as sent.
         let max = self.peer_max_packet_size as usize;
         let Some(len) = publish.encoded_len(self.version).ok().filter(|n| *n <= max) else {
             return Delivery::Discarded;

@@ -30,7 +30,7 @@ impl ServerSession {
                 .resolve(&publish.topic, publish.properties.topic_alias)
             {
                 Ok(topic) => publish.topic = topic,
-                // v5 [MQTT-3.2.2-17], [MQTT-3.3.2-12]: only 1..=maximum; unknown alias: 0x94 too.
+                // v5 [MQTT-3.2.2-17], v5 [MQTT-3.3.2-12]: only 1..=maximum; unknown alias: 0x94 too.
                 Err(AliasError::OutOfRange) => {
                     self.violation(ReasonCode::TopicAliasInvalid, "topic alias above maximum");
                     return;

@@ -541,7 +541,7 @@ impl ServerSession {
     }
 
     /// Encodes `packet` for the client, enforcing its Maximum Packet Size: optional reason
-    /// strings and user properties are dropped to fit (v5 [MQTT-3.2.2-19], [MQTT-3.2.2-20],
+    /// strings and user properties are dropped to fit (v5 [MQTT-3.2.2-19], v5 [MQTT-3.2.2-20],
     /// [MQTT-3.14.2-3], [MQTT-3.14.2-4]) and also when the client asked for no problem
     /// information (v5 [MQTT-3.1.2-29]). Returns false when it cannot be sent.
     fn send(&mut self, mut packet: Packet) -> bool {

@@ -67,7 +67,7 @@ fn puback_properties_are_sent_when_they_fit_and_dropped_when_they_do_not() {
 
 #[test]
 fn pubrec_properties_are_dropped_when_they_do_not_fit() {
-    // v5 [MQTT-3.5.2-2], [MQTT-3.5.2-3]
+    // v5 [MQTT-3.5.2-2], v5 [MQTT-3.5.2-3]
     let mut tight = server(32, true);
     match ack_with_properties(&mut tight, QoS::ExactlyOnce) {
         Packet::PubRec(r) => {
@@ -104,7 +104,7 @@ fn suback_and_unsuback_properties_are_dropped_when_they_do_not_fit() {
             .sub_ack_with(packet_id, vec![ReasonCode::GrantedQoS1], chatty())
             .unwrap();
         match &raw.recv()[..] {
-            // v5 [MQTT-3.9.2-1], [MQTT-3.9.2-2]
+            // v5 [MQTT-3.9.2-1], v5 [MQTT-3.9.2-2]
             [Packet::SubAck(s)] => assert_eq!(s.properties == chatty(), kept, "max {max}"),
             other => panic!("{other:?}"),
         }
@@ -120,7 +120,7 @@ fn suback_and_unsuback_properties_are_dropped_when_they_do_not_fit() {
             .unsub_ack_with(packet_id, None, chatty())
             .unwrap();
         match &raw.recv()[..] {
-            // v5 [MQTT-3.11.2-1], [MQTT-3.11.2-2]
+            // v5 [MQTT-3.11.2-1], v5 [MQTT-3.11.2-2]
             [Packet::UnsubAck(u)] => {
                 assert_eq!(u.properties == chatty(), kept, "max {max}");
                 assert_eq!(u.reason_codes, vec![ReasonCode::Success]);
@@ -145,7 +145,7 @@ fn server_disconnect_never_carries_session_expiry_and_sheds_what_does_not_fit() 
                 assert_eq!(d.reason_code, ReasonCode::AdministrativeAction);
                 // v5 [MQTT-3.14.2-2]: never a Session Expiry Interval from the server.
                 assert_eq!(d.properties.session_expiry_interval, None);
-                // v5 [MQTT-3.14.2-3], [MQTT-3.14.2-4]
+                // v5 [MQTT-3.14.2-3], v5 [MQTT-3.14.2-4]
                 assert_eq!(d.properties.reason_string.is_some(), kept, "max {max}");
                 assert_eq!(!d.properties.user_properties.is_empty(), kept, "max {max}");
             }
@@ -157,7 +157,7 @@ fn server_disconnect_never_carries_session_expiry_and_sheds_what_does_not_fit() 
 #[test]
 fn pubrel_and_pubcomp_stay_within_a_tiny_maximum_packet_size() {
     // The session never adds properties to PUBREL or PUBCOMP, so they are 4 bytes at most and
-    // always fit: v5 [MQTT-3.6.2-2], [MQTT-3.6.2-3], [MQTT-3.7.2-2], [MQTT-3.7.2-3].
+    // always fit: v5 [MQTT-3.6.2-2], v5 [MQTT-3.6.2-3], v5 [MQTT-3.7.2-2], v5 [MQTT-3.7.2-3].
     let mut raw = server(16, true);
     // Inbound QoS 2: PUBREL from the client is answered with a bare PUBCOMP.
     raw.send(Packet::Publish(publish("t", QoS::ExactlyOnce, 9, b"")));
