@@ -64,6 +64,7 @@ async fn ws_connect(
     req.headers_mut()
         .insert("Sec-WebSocket-Protocol", "mqtt".parse().unwrap());
     let (ws, resp) = tokio_tungstenite::connect_async(req).await?;
+    // v5 [MQTT-6.0.0-4], v3.1.1 [MQTT-6.0.0-4]: the server selects "mqtt".
     assert_eq!(
         resp.headers().get("Sec-WebSocket-Protocol").unwrap(),
         "mqtt"
@@ -110,7 +111,8 @@ async fn websocket_and_tcp_clients_exchange_messages() {
     let addrs = b.local_addrs();
     let mut ws = ws_connect(addrs[1], "/mqtt").await.unwrap();
     let mut wbuf = BytesMut::new();
-    // A CONNECT split over two frames, SUBSCRIBE in the same frame as nothing else.
+    // v5 [MQTT-6.0.0-2], v3.1.1 [MQTT-6.0.0-2]: packets are not aligned on frames: a CONNECT
+    // split over two frames here, two PUBLISH in one frame below.
     let c = encode(connect("ws"));
     ws.send(Message::Binary(c[..3].to_vec().into()))
         .await
@@ -269,7 +271,7 @@ async fn text_frame_closes_the_connection() {
         ws_next(&mut ws, &mut buf).await,
         Packet::ConnAck(_)
     ));
-    // v5 [MQTT-6.0.0-1]: MQTT Control Packets travel in binary frames only.
+    // v5 [MQTT-6.0.0-1], v3.1.1 [MQTT-6.0.0-1]: MQTT Control Packets travel in binary frames only.
     ws.send(Message::Text("hello".into())).await.unwrap();
     loop {
         match timeout(Duration::from_secs(10), ws.next()).await.unwrap() {

@@ -142,15 +142,16 @@ impl Core {
         }
     }
 
-    /// Hands the unacknowledged and queued messages of shared subscriptions to another member
-    /// of their group (v5 §4.8.2: a message goes to one member; if that member goes away
-    /// before acknowledging it, another one gets it). A QoS 2 message whose PUBREL was sent
-    /// stays: the member already has it.
+    /// Hands the unacknowledged QoS 1 and the queued messages of shared subscriptions to
+    /// another member of their group (v5 §4.8.2 allows it as soon as the connection is lost).
     fn redeliver_shared(&mut self, now: Instant, client: &ClientId, state: &mut SessionState) {
         use starling_session::OutboundStage;
         let mut moved = Vec::new();
+        // Only QoS 1 flows move: a QoS 2 delivery in progress must be completed with this
+        // member when it returns (v5 [MQTT-4.8.2-4]) and never go to another one (v5
+        // [MQTT-4.8.2-5]). Queued messages were never sent to this member and may move.
         state.inflight.retain(|f| match &f.shared_group {
-            Some(g) if f.stage != OutboundStage::AwaitingPubComp => {
+            Some(g) if f.stage == OutboundStage::AwaitingPubAck => {
                 moved.push((g.clone(), Message::from_publish(now, f.publish.clone())));
                 false
             }

@@ -583,3 +583,86 @@ fn subscriptions_beyond_the_per_client_limit_get_quota_exceeded() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_shared_qos2_delivery_in_progress_stays_with_its_member() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig::default());
+    for (conn, id) in [(1, "a"), (2, "b")] {
+        connect(&mut core, now, conn, id, false);
+        subscribe(
+            &mut core,
+            now,
+            conn,
+            vec![sub("$share/g/s", QoS::ExactlyOnce)],
+        );
+    }
+    let message = msg("s", QoS::ExactlyOnce, false);
+    let mut state = SessionState::default();
+    state.inflight.push(starling_session::InflightPublish {
+        publish: starling_codec::Publish::new(
+            message.topic.clone(),
+            starling_codec::QosPid::ExactlyOnce(pid(1)),
+            message.payload.clone(),
+        ),
+        stage: starling_session::OutboundStage::AwaitingPubRec,
+        shared_group: Some(Arc::from("$share/g/s")),
+    });
+    core.handle(
+        now,
+        Input::Closed {
+            conn: 1,
+            state,
+            will: None,
+            session_expiry_interval: u32::MAX,
+        },
+    );
+    // v5 [MQTT-4.8.2-4], v5 [MQTT-4.8.2-5]: not sent to the other member...
+    assert!(deliveries(&drain(&mut core)).is_empty());
+    // ...but completed with this one when it reconnects.
+    let resumed = connect(&mut core, now, 3, "a", false).unwrap();
+    assert_eq!(resumed.inflight.len(), 1);
+}
+
+#[test]
+fn retained_messages_change_only_with_retain_and_outlive_sessions() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, now, 1, "p", true);
+    let mut first = msg("r", QoS::AtLeastOnce, true);
+    first.payload = bytes::Bytes::from_static(b"first");
+    core.handle(
+        now,
+        Input::Publish {
+            from: Some(1),
+            message: first,
+        },
+    );
+    // v5 [MQTT-3.3.1-8], v3.1.1 [MQTT-3.3.1-12]: RETAIN 0 neither stores nor replaces.
+    let mut live = msg("r", QoS::AtLeastOnce, false);
+    live.payload = bytes::Bytes::from_static(b"live");
+    core.handle(
+        now,
+        Input::Publish {
+            from: Some(1),
+            message: live,
+        },
+    );
+    assert_eq!(&core.retained().get("r").unwrap().payload[..], b"first");
+    // v3.1.1 [MQTT-3.3.1-7]: a retained QoS 0 message replaces the previous one.
+    let mut q0 = msg("r", QoS::AtMostOnce, true);
+    q0.payload = bytes::Bytes::from_static(b"q0");
+    core.handle(
+        now,
+        Input::Publish {
+            from: Some(1),
+            message: q0,
+        },
+    );
+    assert_eq!(&core.retained().get("r").unwrap().payload[..], b"q0");
+    // v3.1.1 [MQTT-3.1.2-7]: retained messages are not part of the session: they stay when it
+    // ends.
+    close(&mut core, now, 1, None, 0);
+    assert_eq!(core.session_count(), 0);
+    assert_eq!(core.retained().len(), 1);
+}
