@@ -656,6 +656,15 @@ impl OutboundIds {
         self.on_wire.remove(&id.get());
     }
 
+    /// Forgets flows the session has finished. Within one step an acknowledgement can be
+    /// handled (and its `Delivered`/`Published` event seen) before the harness reads the
+    /// PUBLISH it acknowledges from the transmit buffer; without this the flow would stay
+    /// "on the wire" forever in the harness's books.
+    fn forget_finished(&mut self, live: impl Fn(u16) -> bool) {
+        self.open.retain(|id| live(*id));
+        self.on_wire.retain(|id| live(*id));
+    }
+
     fn check_quota(&self, side: &str, receive_maximum: usize) {
         assert!(
             self.on_wire.len() <= receive_maximum,
@@ -970,6 +979,8 @@ impl ServerHarness {
             assert!(answered, "sub_ack/unsub_ack succeeded but nothing was sent");
         }
         if self.session.phase() == ServerPhase::Connected {
+            let session = &self.session;
+            self.ids.forget_finished(|id| session.has_inflight(id));
             self.ids.check_quota("server", self.peer_receive_maximum());
         }
         check_timeout(self.session.poll_timeout(), self.now, timed_out);
@@ -1202,6 +1213,8 @@ impl ClientHarness {
             }
         }
         if self.session.phase() == ClientPhase::Connected {
+            let session = &self.session;
+            self.ids.forget_finished(|id| session.has_inflight(id));
             self.ids.check_quota("client", self.server_receive_maximum);
         }
         check_timeout(self.session.poll_timeout(), self.now, timed_out);

@@ -90,6 +90,12 @@ impl Outbound {
         self.unsent.is_empty() && self.inflight.len() < usize::from(self.receive_maximum)
     }
 
+    /// Whether a flow with this packet identifier is unfinished.
+    #[cfg(any(fuzzing, test))]
+    pub(crate) fn contains(&self, id: u16) -> bool {
+        self.inflight.contains_key(&id)
+    }
+
     /// Flows on the wire of this connection: the ones counted against the Receive Maximum.
     fn sent_len(&self) -> usize {
         self.inflight.len() - self.unsent.len()

@@ -315,6 +315,12 @@ impl ClientSession {
         self.outbound.len()
     }
 
+    /// Whether the outbound flow `id` is unfinished (for the fuzz harness's bookkeeping).
+    #[cfg(any(fuzzing, test))]
+    pub(crate) fn has_inflight(&self, id: u16) -> bool {
+        self.outbound.contains(id)
+    }
+
     /// Whether a QoS 1/2 publish would be accepted now (server Receive Maximum).
     pub fn has_send_quota(&self) -> bool {
         self.outbound.has_quota()

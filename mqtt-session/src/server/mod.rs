@@ -354,6 +354,12 @@ impl ServerSession {
         self.outbound.len()
     }
 
+    /// Whether the outbound flow `id` is unfinished (for the fuzz harness's bookkeeping).
+    #[cfg(any(fuzzing, test))]
+    pub(crate) fn has_inflight(&self, id: u16) -> bool {
+        self.outbound.contains(id)
+    }
+
     /// Number of messages queued for delivery.
     pub fn queued_len(&self) -> usize {
         self.queued.len()
