@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target of starling-codec for SECONDS each, one after the other.
+# Runs every cargo-fuzz target (codec and session) for SECONDS each, one after the other.
 #
 #   fuzz/run.sh SECONDS
 #
