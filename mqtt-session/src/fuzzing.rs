@@ -618,6 +618,10 @@ fn decode_transmit(bytes: &Bytes, version: ProtocolVersion, max: u32) -> Vec<Pac
 struct OutboundIds {
     open: HashSet<u16>,
     on_wire: HashSet<u16>,
+    /// Flows reported finished during the current step: forgotten only once the step's
+    /// transmit buffer is read, since it may still hold their PUBLISH (say a DUP resend sent
+    /// on accept before a deferred PUBACK was handled).
+    finishing: HashSet<u16>,
 }
 
 impl OutboundIds {
@@ -633,9 +637,10 @@ impl OutboundIds {
                         self.open.contains(&id.get()),
                         "{side} resent PUBLISH {id:?} with no open flow"
                     );
-                } else {
+                } else if !self.open.insert(id.get()) {
+                    // Only an id whose flow finished earlier in this step may be reused.
                     assert!(
-                        self.open.insert(id.get()),
+                        self.finishing.remove(&id.get()),
                         "{side} reused packet id {id:?} of an unfinished flow"
                     );
                 }
@@ -652,8 +657,15 @@ impl OutboundIds {
     }
 
     fn finished(&mut self, id: PacketId) {
-        self.open.remove(&id.get());
-        self.on_wire.remove(&id.get());
+        self.finishing.insert(id.get());
+    }
+
+    /// End of a step: the finished flows are gone.
+    fn settle(&mut self) {
+        for id in self.finishing.drain() {
+            self.open.remove(&id);
+            self.on_wire.remove(&id);
+        }
     }
 
     /// Forgets flows the session has finished. Within one step an acknowledgement can be
@@ -675,6 +687,7 @@ impl OutboundIds {
 
     fn reset_to(&mut self, state: &SessionState) {
         self.on_wire.clear();
+        self.finishing.clear();
         self.open = state
             .inflight
             .iter()
@@ -978,6 +991,7 @@ impl ServerHarness {
         if must_transmit && max >= 1024 {
             assert!(answered, "sub_ack/unsub_ack succeeded but nothing was sent");
         }
+        self.ids.settle();
         if self.session.phase() == ServerPhase::Connected {
             let session = &self.session;
             self.ids.forget_finished(|id| session.has_inflight(id));
@@ -1212,6 +1226,7 @@ impl ClientHarness {
                 }
             }
         }
+        self.ids.settle();
         if self.session.phase() == ClientPhase::Connected {
             let session = &self.session;
             self.ids.forget_finished(|id| session.has_inflight(id));
