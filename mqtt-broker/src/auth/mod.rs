@@ -1,15 +1,55 @@
 //! Authentication and authorization hooks, with Mosquitto-compatible password and ACL files.
 //!
 //! Hooks are small object-safe async traits ([`Authenticator`], [`Authorizer`]) returning a
-//! boxed future, so they can be stored as `Arc<dyn …>` and may do I/O. The built-ins read the
-//! files a Mosquitto user already has: [`PasswordFile`] (Mosquitto 2's `$7$` PBKDF2-SHA512 lines
-//! and argon2id PHC lines) and [`AclFile`] (`user`, `topic`, `pattern` with `%c`/`%u`).
+//! [`BoxFuture`], so they can be stored as `Arc<dyn …>` and may do I/O. One convention for
+//! every hook: `&self` and borrowed arguments in, a boxed `Send` future of a small answer
+//! type out, no `async-trait` crate.
+//!
+//! Built-ins:
+//! - [`PasswordFile`]: Mosquitto's `password_file` (`$7$` PBKDF2-SHA512 and `$6$` SHA-512
+//!   lines from `mosquitto_passwd`) plus argon2id PHC lines; [`set_user`] and [`remove_user`]
+//!   edit the text, [`hash_password_pbkdf2`] and [`hash_password_argon2id`] make the hashes.
+//! - [`AclFile`]: Mosquitto's `acl_file` (`user`, `topic`, `pattern` with `%c`/`%u`).
+//! - [`AllowAll`] and [`DenyAnonymous`].
+//!
+//! Both files reload in place (`reload`, for SIGHUP): clones share the parsed contents.
+//!
+//! ```
+//! use starling_broker::auth::{
+//!     hash_password_argon2id, set_user, Access, AclFile, AuthDecision, Authenticator,
+//!     Authorizer, ClientIdentity, ConnectCredentials, PasswordFile,
+//! };
+//! use starling_codec::{ProtocolVersion, TopicName};
+//!
+//! # tokio_test_block_on(async {
+//! let passwords = set_user("", "alice", &hash_password_argon2id("secret")).unwrap();
+//! let passwords = PasswordFile::parse(&passwords).unwrap();
+//! let mut connect = ConnectCredentials::new("sensor-1", ProtocolVersion::V5);
+//! connect.username = Some("alice".into());
+//! connect.password = Some("secret".into());
+//! assert_eq!(passwords.authenticate(&connect).await, AuthDecision::Allow);
+//!
+//! let acl = AclFile::parse("user alice\ntopic write sensors/#\npattern read cmd/%c").unwrap();
+//! let alice = ClientIdentity::new("sensor-1", Some("alice".into()));
+//! let topic = TopicName::from_static("sensors/t").unwrap();
+//! assert_eq!(acl.authorize_publish(&alice, &topic).await, Access::Allow);
+//! # });
+//! # fn tokio_test_block_on(f: impl std::future::Future<Output = ()>) {
+//! #     tokio::runtime::Runtime::new().unwrap().block_on(f)
+//! # }
+//! ```
 
 mod acl;
+mod builtin;
 mod password;
+mod source;
 
 pub use acl::{AclError, AclFile};
-pub use password::{hash_password_argon2id, hash_password_pbkdf2, PasswordError, PasswordFile};
+pub use builtin::{AllowAll, DenyAnonymous};
+pub use password::{
+    hash_password_argon2id, hash_password_pbkdf2, remove_user, set_user, PasswordError,
+    PasswordFile, MOSQUITTO_DEFAULT_ITERATIONS,
+};
 
 use starling_codec::{ProtocolVersion, ReasonCode, TopicFilter, TopicName};
 use std::{future::Future, net::SocketAddr, pin::Pin};
@@ -33,6 +73,21 @@ pub struct ConnectCredentials {
     pub protocol: ProtocolVersion,
 }
 
+impl ConnectCredentials {
+    /// Credentials with a client identifier only (no user name, password or address); set
+    /// the public fields for the rest. For tests of a hook and for callers outside the
+    /// broker.
+    pub fn new(client_id: impl Into<String>, protocol: ProtocolVersion) -> ConnectCredentials {
+        ConnectCredentials {
+            client_id: client_id.into(),
+            username: None,
+            password: None,
+            remote_addr: None,
+            protocol,
+        }
+    }
+}
+
 /// The answer of an [`Authenticator`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -40,17 +95,28 @@ pub enum AuthDecision {
     /// Admit the client.
     Allow,
     /// Refuse with this CONNACK reason code (0x86 bad user name or password, 0x87 not
-    /// authorized, 0x8A banned…).
+    /// authorized, 0x8A banned…; a 3.x client gets the matching return code).
     Deny(ReasonCode),
 }
 
 /// Who a connected client is, for authorization.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientIdentity {
     /// Client identifier.
     pub client_id: String,
     /// Authenticated user name.
     pub username: Option<String>,
+}
+
+impl ClientIdentity {
+    /// The identity of client `client_id`, authenticated as `username`.
+    pub fn new(client_id: impl Into<String>, username: Option<String>) -> ClientIdentity {
+        ClientIdentity {
+            client_id: client_id.into(),
+            username,
+        }
+    }
 }
 
 /// Access decision of an [`Authorizer`].
@@ -59,12 +125,15 @@ pub enum Access {
     /// Allowed.
     Allow,
     /// Denied: a SUBSCRIBE filter gets 0x87 (0x80 for 3.x); a PUBLISH is dropped (answered
-    /// 0x87 for MQTT 5 QoS > 0).
+    /// 0x87 for MQTT 5 QoS > 0); a delivery is skipped.
     Deny,
 }
 
-/// Decides whether a client may connect. Called only for clients that present a user name or
-/// when anonymous access is allowed; the anonymous policy is the listener's.
+/// Decides whether a client may connect.
+///
+/// The broker applies the listener's anonymous policy first (clients without a user name are
+/// refused with 0x87 unless the listener allows anonymous clients, as `allow_anonymous` in
+/// Mosquitto 2), then asks the authenticator about clients that present a user name.
 pub trait Authenticator: Send + Sync + 'static {
     /// Checks the credentials of a CONNECT.
     fn authenticate<'a>(
@@ -73,7 +142,7 @@ pub trait Authenticator: Send + Sync + 'static {
     ) -> BoxFuture<'a, AuthDecision>;
 }
 
-/// Decides what a connected client may publish and subscribe to.
+/// Decides what a connected client may publish, subscribe to and receive.
 pub trait Authorizer: Send + Sync + 'static {
     /// May `client` publish to `topic`?
     fn authorize_publish<'a>(
@@ -81,10 +150,25 @@ pub trait Authorizer: Send + Sync + 'static {
         client: &'a ClientIdentity,
         topic: &'a TopicName,
     ) -> BoxFuture<'a, Access>;
-    /// May `client` subscribe to `filter` (for `$share/g/f`, `f` is checked)?
+
+    /// May `client` subscribe to `filter`? Implementations check the filter proper: for
+    /// `$share/g/f`, `f` ([`TopicFilter::filter`]).
     fn authorize_subscribe<'a>(
         &'a self,
         client: &'a ClientIdentity,
         filter: &'a TopicFilter,
     ) -> BoxFuture<'a, Access>;
+
+    /// May `client` receive a message published to `topic` (through a subscription it was
+    /// allowed, or a retained message)? Mosquitto checks read access here, on every delivery;
+    /// it matters when a `deny` rule covers only part of an allowed subscription. The default
+    /// allows: an authorizer whose subscription check is complete need not implement it.
+    fn authorize_delivery<'a>(
+        &'a self,
+        client: &'a ClientIdentity,
+        topic: &'a TopicName,
+    ) -> BoxFuture<'a, Access> {
+        let _ = (client, topic);
+        Box::pin(async { Access::Allow })
+    }
 }
