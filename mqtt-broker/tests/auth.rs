@@ -183,3 +183,45 @@ async fn acl_drops_forbidden_publishes() {
     }
     within("shutdown", b.shutdown()).await;
 }
+
+#[tokio::test]
+async fn a_partial_deny_is_enforced_per_delivered_message() {
+    let passwords = format!("carol:{}\n", hash_password_pbkdf2("pw", 101));
+    let acl = "user carol\ntopic readwrite #\ntopic deny secret/#\n";
+    let handle = Broker::builder()
+        .config(test_config())
+        .listen_tcp("127.0.0.1:0".parse().unwrap(), false)
+        .authenticator(Arc::new(PasswordFile::parse(&passwords).unwrap()))
+        .authorizer(Arc::new(AclFile::parse(acl).unwrap()))
+        .build()
+        .unwrap()
+        .spawn()
+        .await
+        .unwrap();
+    let addr = handle.local_addrs()[0];
+    let (mut sub, _) = login(addr, ProtocolVersion::V5, "sub", Some("carol"), Some(b"pw")).await;
+    sub.send(subscribe("#")).await;
+    assert!(matches!(sub.recv().await, Packet::SubAck(_)));
+    // The publisher is another user allowed to write everywhere: the broker itself.
+    handle
+        .publish(
+            TopicName::try_from("secret/plans").unwrap(),
+            Bytes::from_static(b"no"),
+            QoS::AtMostOnce,
+            false,
+        )
+        .await;
+    handle
+        .publish(
+            TopicName::try_from("public/news").unwrap(),
+            Bytes::from_static(b"yes"),
+            QoS::AtMostOnce,
+            false,
+        )
+        .await;
+    match sub.recv().await {
+        Packet::Publish(p) => assert_eq!(p.topic.as_str(), "public/news"),
+        other => panic!("{other:?}"),
+    }
+    within("shutdown", handle.shutdown()).await;
+}

@@ -74,12 +74,18 @@ where
         let can_read = c.session.phase() != ServerPhase::AwaitingAccept && wbuf.len() < 1 << 20;
         tokio::select! {
             biased;
-            _ = shutdown.wait_for(|down| *down), if !shutting_down => {
+            // The watch guard is dropped inside: it is not `Send`.
+            _ = async { drop(shutdown.wait_for(|down| *down).await) }, if !shutting_down => {
                 shutting_down = true;
                 c.session.disconnect(ReasonCode::ServerShuttingDown);
             }
             _ = outbox.notified() => {
                 for msg in outbox.drain() {
+                    if let ConnMsg::Deliver { message, .. } = &msg {
+                        if !c.may_receive(&message.topic).await {
+                            continue;
+                        }
+                    }
                     c.apply(msg, &mut rbuf);
                 }
             }
@@ -186,6 +192,18 @@ impl Connection {
                 let _ = self.session.unsub_ack(packet_id, Some(reason_codes));
             }
             ConnMsg::Disconnect(reason) => self.session.disconnect(reason),
+        }
+    }
+
+    /// Read access per delivered message: an ACL `deny` may cover only part of a granted
+    /// subscription (`read #` with `deny secret/#`), so it is checked on every delivery when
+    /// an authorizer is configured.
+    async fn may_receive(&mut self, topic: &starling_codec::TopicName) -> bool {
+        match (&self.hooks.authorizer, &self.identity) {
+            (Some(authorizer), Some(id)) => {
+                authorizer.authorize_delivery(id, topic).await == crate::auth::Access::Allow
+            }
+            _ => true,
         }
     }
 
