@@ -266,10 +266,13 @@ impl Core {
             }
             SubKey::Shared(group) => shared_scratch.push(group.clone()),
         });
-        let targets: Vec<(ClientId, DeliveryOptions)> = self.scratch.drain().collect();
-        for (client, options) in targets {
+        // The scratch map is taken out and put back so its capacity is reused: no allocation
+        // per routed message for the list of targets.
+        let mut targets = std::mem::take(&mut self.scratch);
+        for (client, options) in targets.drain() {
             self.deliver_to(&client, message.clone(), options);
         }
+        self.scratch = targets;
         let groups = std::mem::take(&mut self.shared_scratch);
         for group in &groups {
             if let Some((client, options)) = self.pick_shared_member(group, None) {
