@@ -1,6 +1,8 @@
 //! The `starling` command line. Thin: every piece of logic lives in the library crates.
 
+mod bench;
 mod broker;
+mod passwd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -12,7 +14,7 @@ use std::process::ExitCode;
     version,
     disable_help_flag = true,
     disable_version_flag = true,
-    after_help = "Examples:\n  starling broker                       # 127.0.0.1:1883, anonymous clients\n  starling broker --listen 0.0.0.0:1883 --allow-anonymous\n  starling broker --config broker.toml\n  starling broker --print-config"
+    after_help = "Examples:\n  starling broker                       # 127.0.0.1:1883, anonymous clients\n  starling broker --listen 0.0.0.0:1883 --allow-anonymous\n  starling broker --config broker.toml\n  starling broker --print-config\n  starling passwd -c -b passwd alice secret   # Mosquitto-compatible password file\n  starling bench sub -c 10 -t 'bench/#' -q 1\n  starling bench pub -c 10 -I 10 -L 10000 -q 1 -t 'bench/%i'\n  starling bench scenario fanin --pubs 8 -L 100000"
 )]
 struct Cli {
     /// Print help.
@@ -29,12 +31,19 @@ struct Cli {
 enum Command {
     /// Run the MQTT broker.
     Broker(broker::BrokerArgs),
+    /// Load generator: publishers, subscribers, connections, comparison scenarios.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Manage a Mosquitto-format password file (like mosquitto_passwd).
+    Passwd(passwd::PasswdArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Broker(args) => broker::run(args),
+        Command::Bench(command) => bench::run(command),
+        Command::Passwd(args) => passwd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
