@@ -30,6 +30,8 @@ use tokio::{
 const READ_CHUNK: usize = 16 << 10;
 /// How long the last bytes (a DISCONNECT) may take to leave once the session is closed.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How many completed inbound QoS 2 deliveries are remembered (see `redelivered_qos2`).
+const RECENT_QOS2: usize = 1024;
 /// Drain time when every handle is dropped.
 const DROP_DRAIN: Duration = Duration::from_secs(5);
 
@@ -93,6 +95,9 @@ pub(crate) struct Driver {
     sub_ids: bool,
     next_sub_id: u32,
     lost: Option<DisconnectReason>,
+    /// Completed inbound QoS 2 deliveries: packet id → content digest.
+    recent_qos2: HashMap<u16, u64>,
+    recent_qos2_order: VecDeque<u16>,
 }
 
 impl Driver {
@@ -126,6 +131,8 @@ impl Driver {
             sub_ids: false,
             next_sub_id: 0,
             lost: None,
+            recent_qos2: HashMap::new(),
+            recent_qos2_order: VecDeque::new(),
         }
     }
 
@@ -718,7 +725,11 @@ impl Driver {
                     }
                 }
             }
-            ClientEvent::Message { publish } => self.route(Message::from_publish(publish)),
+            ClientEvent::Message { publish } => {
+                if !self.redelivered_qos2(&publish) {
+                    self.route(Message::from_publish(publish));
+                }
+            }
             ClientEvent::Published { packet_id, reason } => {
                 if let Some(w) = self.waiters.remove(&packet_id.get()) {
                     w.finish(if reason.is_error() {
@@ -805,6 +816,43 @@ impl Driver {
             }
             other => tracing::trace!(?other, "unhandled client event"),
         }
+    }
+
+    /// Whether `publish` repeats a QoS 2 message whose flow already completed.
+    ///
+    /// A server that loses the progress of a QoS 2 delivery (Mosquitto 2 restarted with
+    /// persistence: it resends PUBLISH with DUP after our PUBCOMP) would otherwise have it
+    /// delivered twice. The session forgets a packet id at PUBREL, as the spec says; here the
+    /// last [`RECENT_QOS2`] deliveries are remembered by packet id and content, and a DUP
+    /// PUBLISH matching one is acknowledged but not delivered again. A genuinely new message
+    /// is only mistaken for one if it reuses the packet id and the exact topic and payload of
+    /// a recent message *and* its first transmission was lost.
+    fn redelivered_qos2(&mut self, publish: &starling_codec::Publish) -> bool {
+        use std::hash::{Hash, Hasher};
+        let starling_codec::QosPid::ExactlyOnce(id) = publish.qos_pid else {
+            return false;
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        publish.topic.as_str().hash(&mut h);
+        publish.payload.hash(&mut h);
+        let digest = h.finish();
+        let id = id.get();
+        if publish.dup && self.recent_qos2.get(&id) == Some(&digest) {
+            tracing::debug!(
+                packet_id = id,
+                "QoS 2 message redelivered after completion: dropped"
+            );
+            return true;
+        }
+        if self.recent_qos2.insert(id, digest).is_none() {
+            self.recent_qos2_order.push_back(id);
+            if self.recent_qos2_order.len() > RECENT_QOS2 {
+                if let Some(old) = self.recent_qos2_order.pop_front() {
+                    self.recent_qos2.remove(&old);
+                }
+            }
+        }
+        false
     }
 
     /// Sends a message to the request waiting for it, or to every stream that wants it.

@@ -591,3 +591,45 @@ async fn server_disconnect_with_reason_is_reported() {
     let mut peer = server.next().await;
     peer.accept(false).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn qos2_inbound_exactly_once_even_when_the_server_resends_after_pubcomp() {
+    let (client, driving, mut server) = mock(|o| o);
+    tokio::spawn(driving);
+    let mut messages = client.messages();
+    let mut peer = server.next().await;
+    peer.accept(false).await;
+    let id = starling_client::codec::PacketId::new(1).unwrap();
+    let msg = |dup: bool, payload: &'static str| {
+        let mut p = Publish::new(
+            TopicName::try_from("in/q2").unwrap(),
+            QosPid::ExactlyOnce(id),
+            payload.into(),
+        );
+        p.dup = dup;
+        Packet::Publish(p)
+    };
+    peer.send(msg(false, "one")).await;
+    // A DUP before PUBREL: acknowledged again, delivered once (v5 [MQTT-4.3.3-10]).
+    peer.send(msg(true, "one")).await;
+    assert!(matches!(peer.expect().await, Packet::PubRec(_)));
+    assert!(matches!(peer.expect().await, Packet::PubRec(_)));
+    peer.send(Packet::PubRel(starling_client::codec::PubRel::new(id)))
+        .await;
+    assert!(matches!(peer.expect().await, Packet::PubComp(_)));
+    // A server that lost the flow's progress resends the PUBLISH after PUBCOMP (Mosquitto
+    // restarted with persistence does): acknowledged, not delivered again.
+    peer.send(msg(true, "one")).await;
+    assert!(matches!(peer.expect().await, Packet::PubRec(_)));
+    peer.send(Packet::PubRel(starling_client::codec::PubRel::new(id)))
+        .await;
+    assert!(matches!(peer.expect().await, Packet::PubComp(_)));
+    // A new message reusing the id is delivered.
+    peer.send(msg(false, "two")).await;
+    assert!(matches!(peer.expect().await, Packet::PubRec(_)));
+    assert_eq!(&messages.next().await.unwrap().payload[..], b"one");
+    assert_eq!(&messages.next().await.unwrap().payload[..], b"two");
+    // Nothing else was delivered.
+    let extra = timeout(Duration::from_secs(5), messages.next()).await;
+    assert!(extra.is_err(), "{extra:?}");
+}
