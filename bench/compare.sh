@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side broker comparison on loopback: Mosquitto 2 (Debian package), rumqttd (the Rust
 # peer, `cargo install rumqttd` into bench/.tools) and Starling, all driven by the same load
-# generator (bench/loadgen) in one run. Prints one JSON line per (broker, scenario) and a
+# generator (`starling bench scenario`, library in bench/loadgen) in one run. Prints one JSON line per (broker, scenario) and a
 # summary table. Every load is bounded in count and time.
 #
 #   bench/compare.sh            # full run (a few minutes)
@@ -21,7 +21,7 @@ scale=${QUICK:+10}
 scale=${scale:-1}
 
 echo "== building" >&2
-cargo build --release -p starling-loadgen -p starling-cli >&2
+cargo build --release -p starling-cli >&2
 command -v mosquitto >/dev/null || scripts/install-test-deps.sh >&2
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 RUMQTTD=$root/bench/.tools/bin/rumqttd
@@ -29,7 +29,6 @@ if [ ! -x "$RUMQTTD" ]; then
   echo "== cargo install rumqttd (once)" >&2
   cargo install rumqttd --root "$root/bench/.tools" >&2
 fi
-LOADGEN=$root/target/release/starling-loadgen
 STARLING=$root/target/release/starling
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -88,7 +87,7 @@ run() { # broker scenario args...
   local port; port=$(free_port)
   start_broker "$broker" "$port"
   local line
-  if line=$(timeout 120 "$LOADGEN" "$@" --port "$port" --deadline 60 $( [ "$1" = idle ] && echo --broker-pid "$pid" ) 2>"$tmp/lg.err"); then
+  if line=$(timeout 120 "$STARLING" bench scenario "$@" --port "$port" --duration 60 --json --quiet $( [ "$1" = idle ] && echo --broker-pid "$pid" ) 2>"$tmp/lg.err"); then
     echo "{\"broker\":\"$broker\",${line#\{}" | tee -a "$out/results.jsonl"
   else
     echo "{\"broker\":\"$broker\",\"scenario\":\"$1\",\"error\":$(python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read().strip()))' "$tmp/lg.err")}" | tee -a "$out/results.jsonl"
@@ -105,7 +104,7 @@ for broker in mosquitto rumqttd starling; do
     run $broker fanout --subs 50 --count $((N / 50)) --qos $qos
     run $broker pairs  --pubs 50 --count $P --qos $qos
   done
-  run $broker latency --rate 5000 --count $((50000 / scale)) --qos 1
+  run $broker latency --msg-rate 5000 --count $((50000 / scale)) --qos 1
   run $broker idle --conns $((10000 / scale))
 done
 python3 bench/summarize.py "$out/results.jsonl"

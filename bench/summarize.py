@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Prints the comparison table of bench/compare.sh from its JSON lines, with Starling's ratio
-to the faster peer (throughput, connect rate) or to Mosquitto (latency, memory)."""
+to the faster peer (throughput, connect rate) or to Mosquitto (latency, memory). The last
+column is the loader's own CPU share (% of one core) in each broker's run: a loader near 100 %
+per core it had would be the bottleneck, not the broker."""
 import json, sys
 from collections import defaultdict
 
@@ -13,7 +15,7 @@ for r in rows:
 def metric(r, name):
     return None if r is None or "error" in r else r.get(name)
 
-print(f"{'scenario':<10} {'qos':<3} {'metric':<16} {'mosquitto':>12} {'rumqttd':>12} {'starling':>12} {'ratio':>8}  loss(m/r/s)")
+print(f"{'scenario':<10} {'qos':<3} {'metric':<16} {'mosquitto':>12} {'rumqttd':>12} {'starling':>12} {'ratio':>8}  {'loss(m/r/s)':<14} loader cpu%(m/r/s)")
 for (scen, qos), brokers in sorted(by.items()):
     if scen == "idle":
         names = [("connects_per_sec", "max"), ("broker_rss_kib", "mosq")]
@@ -33,5 +35,6 @@ for (scen, qos), brokers in sorted(by.items()):
             elif vals["mosquitto"]:
                 ratio = f"{s / vals['mosquitto']:.2f}x"
         loss = "/".join(str(metric(brokers.get(b), "lost")) for b in ("mosquitto", "rumqttd", "starling"))
-        fmt = lambda v: "err" if v is None else str(v)
-        print(f"{scen:<10} {str(qos):<3} {name:<16} {fmt(vals['mosquitto']):>12} {fmt(vals['rumqttd']):>12} {fmt(vals['starling']):>12} {ratio:>8}  {loss}")
+        fmt = lambda v: "err" if v is None else str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+        cpu = "/".join(fmt(metric(brokers.get(b), "loader_cpu_percent")) for b in ("mosquitto", "rumqttd", "starling"))
+        print(f"{scen:<10} {str(qos):<3} {name:<16} {fmt(vals['mosquitto']):>12} {fmt(vals['rumqttd']):>12} {fmt(vals['starling']):>12} {ratio:>8}  {loss:<14} {cpu}")

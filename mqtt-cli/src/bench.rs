@@ -264,6 +264,14 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
                 o.broker_pid = a.broker_pid;
                 let r = run_conn(&a.target.target(), &o, &limits).await?;
                 a.output.print(r.to_json(), r.to_text());
+                if r.failed > 0 {
+                    anyhow::bail!(
+                        "{} of {} connections failed; first: {}",
+                        r.failed,
+                        a.clients,
+                        r.first_error.as_deref().unwrap_or("?")
+                    );
+                }
             }
             BenchCommand::Scenario(a) => {
                 let mut o = ScenarioOptions::default();

@@ -118,6 +118,13 @@ pub struct ConnReport {
     pub loader_cpu_percent: Option<f64>,
 }
 
+/// `x` rounded to `decimals` places: reports show milliseconds and whole rates, not float
+/// noise.
+pub(crate) fn round_to(x: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (x * scale).round() / scale
+}
+
 /// `value` as one JSON line (`--json`).
 pub(crate) fn json_line(value: &impl Serialize) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))

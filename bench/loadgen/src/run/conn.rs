@@ -5,7 +5,7 @@ use super::{Ramp, RunLimits, Target};
 use crate::{
     procfs::{rss_kib, CpuMeter},
     progress::{Counters, Progress},
-    report::ConnReport,
+    report::{round_to, ConnReport},
     stats::LatencyHistogram,
     BenchError, Client,
 };
@@ -103,8 +103,8 @@ pub async fn run_conn(
         connections,
         failed,
         first_error,
-        seconds,
-        connects_per_sec: connections as f64 / seconds.max(1e-9),
+        seconds: round_to(seconds, 3),
+        connects_per_sec: round_to(connections as f64 / seconds.max(1e-9), 0),
         handshake: handshake.summary(),
         broker_rss_kib,
         loader_cpu_percent: cpu.percent_of_one_core(),

@@ -6,7 +6,7 @@ use crate::{
     header::{unix_nanos, Header},
     procfs::CpuMeter,
     progress::{Counters, Progress},
-    report::PubReport,
+    report::{round_to, PubReport},
     BenchError,
 };
 use bytes::BytesMut;
@@ -96,8 +96,8 @@ pub async fn run_pub(
         payload: options.size.max(crate::HEADER_LEN),
         sent,
         acked: results.iter().map(|p| p.acked).sum(),
-        seconds,
-        msgs_per_sec: sent as f64 / seconds.max(1e-9),
+        seconds: round_to(seconds, 3),
+        msgs_per_sec: round_to(sent as f64 / seconds.max(1e-9), 0),
         loader_cpu_percent: cpu.percent_of_one_core(),
     })
 }

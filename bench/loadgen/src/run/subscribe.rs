@@ -9,7 +9,7 @@ use crate::{
     header::unix_nanos,
     procfs::CpuMeter,
     progress::{Counters, Progress},
-    report::{SubReport, TrafficReport},
+    report::{round_to, SubReport, TrafficReport},
     stats::{Arrival, Received},
     BenchError,
 };
@@ -239,8 +239,8 @@ pub async fn run_sub(
         duplicates: r.duplicates,
         reordered: r.reordered,
         foreign: r.foreign,
-        seconds,
-        msgs_per_sec: r.messages as f64 / seconds.max(1e-9),
+        seconds: round_to(seconds, 3),
+        msgs_per_sec: round_to(r.messages as f64 / seconds.max(1e-9), 0),
         latency: r.latency().summary(),
         loader_cpu_percent: cpu.percent_of_one_core(),
     })
@@ -302,8 +302,8 @@ pub async fn run_pubsub(
         lost: expected.saturating_sub(r.unique()).max(r.gaps()),
         duplicates: r.duplicates,
         reordered: r.reordered,
-        seconds,
-        msgs_per_sec: r.messages as f64 / seconds.max(1e-9),
+        seconds: round_to(seconds, 3),
+        msgs_per_sec: round_to(r.messages as f64 / seconds.max(1e-9), 0),
         latency: r.latency().summary(),
         loader_cpu_percent: cpu.percent_of_one_core(),
     })
