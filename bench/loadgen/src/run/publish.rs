@@ -168,8 +168,7 @@ async fn publisher(
         if stop.is_triggered() || now >= deadline {
             break;
         }
-        let all_sent = done.sent >= count;
-        if all_sent && (qos == QoS::AtMostOnce || done.acked >= done.sent) {
+        if done.sent >= count && (qos == QoS::AtMostOnce || done.acked >= done.sent) {
             break;
         }
         let mut batch = 0;
@@ -191,13 +190,16 @@ async fn publisher(
             batch += 1;
         }
         Counters::add(&counters.sent, batch);
-        // Wait for the next due message, for acknowledgements when the window is full or
-        // everything is sent, or not at all at full speed.
-        let wait = if !options.interval.is_zero() && done.sent < count {
-            Some(due(done.sent).min(now + POLL))
-        } else if qos != QoS::AtMostOnce && (batch == 0 || all_sent || client.inflight() >= WINDOW)
-        {
+        // Wait for acknowledgements when the window is full or everything is sent, for the
+        // next due message when paced, or not at all at full speed. A read returns as soon
+        // as something arrives; POLL only bounds how late a stop is seen.
+        let blocked = qos != QoS::AtMostOnce
+            && (done.sent >= count || client.inflight() >= WINDOW || !client.has_send_quota());
+        let wait = if blocked {
             Some(now + POLL)
+        } else if !options.interval.is_zero() && done.sent < count {
+            // Never in the past: a zero-length read timeout would spin.
+            Some(due(done.sent).clamp(now, now + POLL))
         } else {
             None
         };
