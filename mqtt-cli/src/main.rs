@@ -32,7 +32,10 @@ enum Command {
     /// Run the MQTT broker.
     Broker(broker::BrokerArgs),
     /// Load generator: publishers, subscribers, connections, comparison scenarios.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  starling bench sub -c 10 -q 1 -t 'bench/#'           # prints latency, loss, duplicates\n  starling bench pub -c 10 -q 1 -I 10 -L 10000 -t 'bench/%i'\n  starling bench conn -c 10000 -R 2000 --broker-pid PID\n  starling bench scenario fanin --pubs 8 -L 100000 -q 1 --json"
+    )]
     Bench(bench::BenchCommand),
     /// Manage a Mosquitto-format password file (like mosquitto_passwd).
     Passwd(passwd::PasswdArgs),
