@@ -2,6 +2,7 @@
 
 mod bench;
 mod broker;
+mod clients;
 mod passwd;
 
 use clap::{Parser, Subcommand};
@@ -14,7 +15,7 @@ use std::process::ExitCode;
     version,
     disable_help_flag = true,
     disable_version_flag = true,
-    after_help = "Examples:\n  starling broker                       # 127.0.0.1:1883, anonymous clients\n  starling broker --listen 0.0.0.0:1883 --allow-anonymous\n  starling broker --config broker.toml\n  starling broker --print-config\n  starling passwd -c -b passwd alice secret   # Mosquitto-compatible password file\n  starling bench sub -c 10 -t 'bench/#' -q 1\n  starling bench pub -c 10 -I 10 -L 10000 -q 1 -t 'bench/%i'\n  starling bench scenario fanin --pubs 8 -L 100000"
+    after_help = "Examples:\n  starling broker                       # 127.0.0.1:1883, anonymous clients\n  starling broker --listen 0.0.0.0:1883 --allow-anonymous\n  starling broker --config broker.toml\n  starling broker --print-config\n  starling sub -t 'sensors/#' -v\n  starling pub -t sensors/1 -m 21.5 -q 1\n  starling rr -t svc/echo -m ping\n  starling passwd -c -b passwd alice secret   # Mosquitto-compatible password file\n  starling bench sub -c 10 -t 'bench/#' -q 1\n  starling bench pub -c 10 -I 10 -L 10000 -q 1 -t 'bench/%i'\n  starling bench scenario fanin --pubs 8 -L 100000"
 )]
 struct Cli {
     /// Print help.
@@ -31,6 +32,12 @@ struct Cli {
 enum Command {
     /// Run the MQTT broker.
     Broker(broker::BrokerArgs),
+    /// Publish a message (like mosquitto_pub).
+    Pub(clients::PubArgs),
+    /// Subscribe and print messages (like mosquitto_sub).
+    Sub(clients::SubArgs),
+    /// Send an MQTT 5 request and print the response (like mosquitto_rr).
+    Rr(clients::RrArgs),
     /// Load generator: publishers, subscribers, connections, comparison scenarios.
     #[command(
         subcommand,
@@ -44,6 +51,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Pub(args) => return clients::run_pub(args),
+        Command::Sub(args) => return clients::run_sub(args),
+        Command::Rr(args) => return clients::run_rr(args),
         Command::Broker(args) => broker::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Passwd(args) => passwd::run(args),

@@ -57,6 +57,7 @@ mod backoff;
 mod client;
 mod driver;
 mod error;
+pub mod format;
 mod message;
 mod options;
 mod shared;

@@ -24,6 +24,8 @@ pub struct Message {
     pub retain: bool,
     /// DUP: the server may have sent it before.
     pub dup: bool,
+    /// Its packet identifier (QoS 1/2), for display; acknowledgements are the client's job.
+    pub packet_id: Option<PacketId>,
     /// MQTT 5 properties (subscription identifiers, response topic, correlation data, user
     /// properties, content type, payload format, message expiry).
     pub properties: PublishProperties,
@@ -42,6 +44,7 @@ impl Message {
             payload: p.payload,
             retain: p.retain,
             dup: p.dup,
+            packet_id: p.qos_pid.packet_id(),
             properties: p.properties,
         }
     }

@@ -226,8 +226,9 @@ impl fmt::Debug for ConnectOptions {
     }
 }
 
-/// A client id unique enough for reconnecting to the same session: `starling-` and 16 hex
-/// digits from the clock, the process id and a counter.
+/// A client id unique enough for reconnecting to the same session: `starling-` and 14 hex
+/// digits from the clock, the process id and a counter; 23 characters, the most MQTT 3.1
+/// servers accept (v3.1 §3.1 "Client Identifier").
 fn generated_client_id() -> MqttStr {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -237,7 +238,7 @@ fn generated_client_id() -> MqttStr {
     let mix = crate::backoff::splitmix64(
         nanos ^ (u64::from(std::process::id()) << 32) ^ COUNTER.fetch_add(1, Ordering::Relaxed),
     );
-    MqttStr::try_from(format!("starling-{mix:016x}")).unwrap_or_default()
+    MqttStr::try_from(format!("starling-{:014x}", mix >> 8)).unwrap_or_default()
 }
 
 fn percent_decode(s: &str) -> Result<String, Error> {
