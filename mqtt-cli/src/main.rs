@@ -38,6 +38,11 @@ enum Command {
     Sub(clients::SubArgs),
     /// Send an MQTT 5 request and print the response (like mosquitto_rr).
     Rr(clients::RrArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Load generator: publishers, subscribers, connections, comparison scenarios.
     #[command(
         subcommand,
@@ -54,6 +59,11 @@ fn main() -> ExitCode {
         Command::Pub(args) => return clients::run_pub(args),
         Command::Sub(args) => return clients::run_sub(args),
         Command::Rr(args) => return clients::run_rr(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "starling", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
         Command::Broker(args) => broker::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Passwd(args) => passwd::run(args),

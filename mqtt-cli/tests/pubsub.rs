@@ -456,3 +456,30 @@ fn interop_with_mosquitto_broker_and_clients() {
     let _ = mosq.wait();
     let _ = std::fs::remove_file(conf);
 }
+
+#[test]
+fn help_with_examples_and_shell_completions() {
+    for cmd in ["pub", "sub", "rr"] {
+        let out = starling().args([cmd, "--help"]).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Examples:") && text.contains("-h, --host"),
+            "{text}"
+        );
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = starling().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("starling") && text.contains("passwd"),
+            "{shell}"
+        );
+    }
+    let out = starling()
+        .args(["completions", "nosuchshell"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
