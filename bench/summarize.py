@@ -15,7 +15,7 @@ for r in rows:
 def metric(r, name):
     return None if r is None or "error" in r else r.get(name)
 
-print(f"{'scenario':<10} {'qos':<3} {'metric':<16} {'mosquitto':>12} {'rumqttd':>12} {'starling':>12} {'ratio':>8}  {'loss(m/r/s)':<14} loader cpu%(m/r/s)")
+print(f"{'scenario':<10} {'qos':<3} {'metric':<16} {'mosquitto':>12} {'rumqttd':>12} {'starling':>12} {'ratio':>8}  {'lost/failed(m/r/s)':<18} loader cpu%(m/r/s)")
 for (scen, qos), brokers in sorted(by.items()):
     if scen == "idle":
         names = [("connects_per_sec", "max"), ("broker_rss_kib", "mosq")]
@@ -34,7 +34,9 @@ for (scen, qos), brokers in sorted(by.items()):
                     ratio = f"{s / max(peers):.2f}x"
             elif vals["mosquitto"]:
                 ratio = f"{s / vals['mosquitto']:.2f}x"
-        loss = "/".join(str(metric(brokers.get(b), "lost")) for b in ("mosquitto", "rumqttd", "starling"))
+        # Traffic: messages lost; idle: connections that failed.
+        lost = "failed" if scen == "idle" else "lost"
+        loss = "/".join(str(metric(brokers.get(b), lost)) for b in ("mosquitto", "rumqttd", "starling"))
         fmt = lambda v: "err" if v is None else str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
         cpu = "/".join(fmt(metric(brokers.get(b), "loader_cpu_percent")) for b in ("mosquitto", "rumqttd", "starling"))
-        print(f"{scen:<10} {str(qos):<3} {name:<16} {fmt(vals['mosquitto']):>12} {fmt(vals['rumqttd']):>12} {fmt(vals['starling']):>12} {ratio:>8}  {loss:<14} {cpu}")
+        print(f"{scen:<10} {str(qos):<3} {name:<16} {fmt(vals['mosquitto']):>12} {fmt(vals['rumqttd']):>12} {fmt(vals['starling']):>12} {ratio:>8}  {loss:<18} {cpu}")
