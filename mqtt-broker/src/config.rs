@@ -47,8 +47,11 @@ pub struct FileConfig {
     pub password_file: Option<PathBuf>,
     /// Mosquitto-format ACL file.
     pub acl_file: Option<PathBuf>,
-    /// Most simultaneous connections.
+    /// Most simultaneous connections (over it: CONNACK 0x97, 3.x 0x03).
     pub max_connections: usize,
+    /// Most new connections per second, broker-wide; 0: no limit (over it: CONNACK 0x9F,
+    /// 3.x 0x03).
+    pub max_connection_rate: u32,
     /// Largest packet accepted, bytes.
     pub max_packet_size: u32,
     /// Unacknowledged QoS 1/2 messages a client may send at once (MQTT 5 Receive Maximum).
@@ -86,6 +89,7 @@ impl Default for FileConfig {
             password_file: None,
             acl_file: None,
             max_connections: b.max_connections,
+            max_connection_rate: b.max_connection_rate.unwrap_or(0),
             max_packet_size: b.session.max_packet_size,
             receive_maximum: b.session.receive_maximum,
             topic_alias_maximum: b.session.topic_alias_maximum,
@@ -201,6 +205,7 @@ impl FileConfig {
         let mut b = BrokerConfig {
             listeners,
             max_connections: self.max_connections,
+            max_connection_rate: (self.max_connection_rate > 0).then_some(self.max_connection_rate),
             max_outbox_qos0: self.max_outbox_qos0,
             max_outbox: self.max_outbox,
             sys_interval: (self.sys_interval > 0).then(|| Duration::from_secs(self.sys_interval)),
@@ -264,5 +269,16 @@ mod tests {
                 .to_broker_config()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_documented_example_file_parses_and_maps_every_limit() {
+        let f = FileConfig::parse(include_str!("../../docs/broker.toml")).unwrap();
+        assert_eq!(f.max_connection_rate, 0);
+        let mut f = f;
+        f.max_connection_rate = 50;
+        let b = f.to_broker_config().unwrap();
+        assert_eq!(b.max_connection_rate, Some(50));
+        assert_eq!(b.max_connections, f.max_connections);
     }
 }

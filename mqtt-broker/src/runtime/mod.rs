@@ -1,5 +1,6 @@
 //! The tokio runtime around the core: listeners, connection tasks, the router task, `$SYS`.
 
+mod admission;
 mod connection;
 mod hooks;
 mod outbox;
@@ -69,8 +70,12 @@ pub struct BrokerConfig {
     pub session: ServerConfig,
     /// Core policy (maximum QoS, offline queue length).
     pub core: CoreConfig,
-    /// Most simultaneous connections; more are closed at once.
+    /// Most simultaneous connections; a CONNECT over the limit is answered with CONNACK 0x97
+    /// Quota exceeded (3.x: 0x03 Server unavailable).
     pub max_connections: usize,
+    /// Most new connections per second, broker-wide (`None`: no limit); over it, CONNACK 0x9F
+    /// Connection rate exceeded (3.x: 0x03).
+    pub max_connection_rate: Option<u32>,
     /// Deliveries waiting in a connection's outbox beyond which QoS 0 messages are dropped.
     pub max_outbox_qos0: usize,
     /// Deliveries waiting in a connection's outbox beyond which any delivery is dropped.
@@ -86,6 +91,7 @@ impl Default for BrokerConfig {
             session: ServerConfig::default(),
             core: CoreConfig::default(),
             max_connections: 19_000,
+            max_connection_rate: None,
             max_outbox_qos0: 10_000,
             max_outbox: 100_000,
             sys_interval: Some(Duration::from_secs(10)),
@@ -108,6 +114,8 @@ pub struct Metrics {
     pub bytes_received: AtomicU64,
     /// Bytes written to clients.
     pub bytes_sent: AtomicU64,
+    /// Connections refused by the connection limit or the rate limit.
+    pub connections_refused: AtomicU64,
     /// Deliveries dropped because a subscriber's outbox was full.
     pub dropped_slow: AtomicU64,
     /// Deliveries refused because a session's queue was full.
@@ -245,6 +253,8 @@ pub(crate) struct Shared {
     active: AtomicUsize,
     idle: Notify,
     permits: Arc<Semaphore>,
+    refusing: Arc<Semaphore>,
+    rate_limit: Option<admission::RateLimit>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     local_addrs: Mutex<Vec<SocketAddr>>,
     started: tokio::time::Instant,
@@ -292,6 +302,8 @@ impl Broker {
             active: AtomicUsize::new(0),
             idle: Notify::new(),
             permits: Arc::new(Semaphore::new(config.max_connections)),
+            refusing: Arc::new(Semaphore::new(admission::MAX_REFUSING)),
+            rate_limit: config.max_connection_rate.map(admission::RateLimit::new),
             tasks: Mutex::new(Vec::new()),
             local_addrs: Mutex::new(Vec::new()),
             started: tokio::time::Instant::now(),
@@ -340,10 +352,13 @@ async fn accept_loop(socket: TcpListener, info: ListenerInfo, shared: Arc<Shared
                 // Small packets must not wait for Nagle + delayed ACK.
                 let _ = stream.set_nodelay(true);
                 tracing::debug!(%peer, "connection");
+                let Some(admission) = admission::admit(&shared) else {
+                    continue;
+                };
                 match info.kind {
-                    ListenerKind::Tcp => spawn_connection(&shared, stream, info.clone()),
+                    ListenerKind::Tcp => dispatch(&shared, stream, info.clone(), admission),
                     ListenerKind::WebSocket => {
-                        tokio::spawn(ws::serve(stream, info.clone(), shared.clone()));
+                        tokio::spawn(ws::serve(stream, info.clone(), shared.clone(), admission));
                     }
                 }
             }
@@ -357,14 +372,27 @@ async fn accept_loop(socket: TcpListener, info: ListenerInfo, shared: Arc<Shared
     }
 }
 
-fn spawn_connection<IO>(shared: &Arc<Shared>, io: IO, info: ListenerInfo)
+/// Serves an admitted connection, or refuses it with a CONNACK.
+fn dispatch<IO>(shared: &Arc<Shared>, io: IO, info: ListenerInfo, admission: admission::Admission)
 where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
-        tracing::warn!("connection limit reached; closing new connection");
-        return;
-    };
+    match admission {
+        admission::Admission::Admit(permit) => spawn_connection(shared, io, info, permit),
+        admission::Admission::Refuse(code, permit) => {
+            tokio::spawn(admission::refuse(io, code, permit));
+        }
+    }
+}
+
+fn spawn_connection<IO>(
+    shared: &Arc<Shared>,
+    io: IO,
+    info: ListenerInfo,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) where
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     let conn: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     shared
         .metrics
@@ -457,14 +485,17 @@ impl BrokerHandle {
     where
         IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        spawn_connection(
-            &self.shared,
-            io,
-            ListenerInfo {
-                allow_anonymous,
-                kind: ListenerKind::Tcp,
-            },
-        );
+        if let Some(admission) = admission::admit(&self.shared) {
+            dispatch(
+                &self.shared,
+                io,
+                ListenerInfo {
+                    allow_anonymous,
+                    kind: ListenerKind::Tcp,
+                },
+                admission,
+            );
+        }
     }
 
     /// An in-process connection: the returned stream is the client end of a pipe served by

@@ -5,7 +5,7 @@
 //! WebSocket is generic, so WebSocket over TLS only needs another listener. MQTT packets may span
 //! messages and a message may carry several packets: the stream knows nothing of packets.
 
-use super::{spawn_connection, ListenerInfo, Shared};
+use super::{admission::Admission, dispatch, ListenerInfo, Shared};
 use bytes::{Buf, Bytes};
 use futures::{Sink, Stream};
 use std::{
@@ -32,9 +32,15 @@ const PATH: &str = "/mqtt";
 /// Performs the WebSocket handshake on `stream` and serves the MQTT connection over it.
 ///
 /// The handshake must finish within the connect timeout and is abandoned on shutdown, so a
-/// client that opens a socket and never upgrades holds nothing for long.
-pub(crate) async fn serve<S>(stream: S, info: ListenerInfo, shared: Arc<Shared>)
-where
+/// client that opens a socket and never upgrades holds nothing for long. The connection was
+/// admitted (or is to be refused) before the handshake, so handshakes count against the
+/// connection limit: a flood of sockets that never upgrade cannot exceed it.
+pub(crate) async fn serve<S>(
+    stream: S,
+    info: ListenerInfo,
+    shared: Arc<Shared>,
+    admission: Admission,
+) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let mut shutdown = shared.shutdown.subscribe();
@@ -57,7 +63,7 @@ where
             }
         },
     };
-    spawn_connection(&shared, WsStream::new(ws), info);
+    dispatch(&shared, WsStream::new(ws), info, admission);
 }
 
 /// Buffers sized for MQTT rather than tungstenite's 128 KiB defaults (they are per connection),
