@@ -34,6 +34,31 @@ pub enum LogFormat {
     Json,
 }
 
+/// The password and ACL files a broker was built with; clones share their contents with the
+/// broker's, so a reload here changes what the running broker checks.
+#[derive(Debug, Clone, Default)]
+pub struct AuthFiles {
+    /// The password file, if configured.
+    pub password: Option<crate::auth::PasswordFile>,
+    /// The ACL file, if configured.
+    pub acl: Option<crate::auth::AclFile>,
+}
+
+impl AuthFiles {
+    /// Re-reads both files. On an error the old contents stay in force.
+    pub fn reload(&self) -> Result<(), FileConfigError> {
+        if let Some(p) = &self.password {
+            p.reload()
+                .map_err(|e| FileConfigError::Invalid(format!("password file: {e}")))?;
+        }
+        if let Some(a) = &self.acl {
+            a.reload()
+                .map_err(|e| FileConfigError::Invalid(format!("ACL file: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
 /// The configuration file. Every field has a safe default; unknown keys are errors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -160,18 +185,29 @@ impl FileConfig {
 
     /// A broker builder for this configuration, with the password and ACL files loaded.
     pub fn to_builder(&self) -> Result<crate::BrokerBuilder, FileConfigError> {
+        self.to_builder_with_files().map(|(builder, _)| builder)
+    }
+
+    /// [`to_builder`](Self::to_builder), plus handles on the loaded password and ACL files
+    /// to [`reload`](AuthFiles::reload) them in place (on SIGHUP, as Mosquitto does).
+    pub fn to_builder_with_files(
+        &self,
+    ) -> Result<(crate::BrokerBuilder, AuthFiles), FileConfigError> {
         let mut builder = crate::Broker::builder().config(self.to_broker_config()?);
+        let mut files = AuthFiles::default();
         if let Some(path) = &self.password_file {
             let file = crate::auth::PasswordFile::load(path)
                 .map_err(|e| FileConfigError::Invalid(format!("{}: {e}", path.display())))?;
-            builder = builder.authenticator(std::sync::Arc::new(file));
+            builder = builder.authenticator(std::sync::Arc::new(file.clone()));
+            files.password = Some(file);
         }
         if let Some(path) = &self.acl_file {
             let file = crate::auth::AclFile::load(path)
                 .map_err(|e| FileConfigError::Invalid(format!("{}: {e}", path.display())))?;
-            builder = builder.authorizer(std::sync::Arc::new(file));
+            builder = builder.authorizer(std::sync::Arc::new(file.clone()));
+            files.acl = Some(file);
         }
-        Ok(builder)
+        Ok((builder, files))
     }
 
     /// The broker configuration this file describes.

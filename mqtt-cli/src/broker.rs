@@ -80,7 +80,7 @@ pub(crate) fn run(args: BrokerArgs) -> anyhow::Result<()> {
         print!("{}", config.to_toml());
         return Ok(());
     }
-    let broker_builder = config.to_builder()?;
+    let (broker_builder, auth_files) = config.to_builder_with_files()?;
     let filter = tracing_subscriber::EnvFilter::try_new(
         args.log_level
             .clone()
@@ -99,20 +99,28 @@ pub(crate) fn run(args: BrokerArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let broker = broker_builder.build()?.spawn().await.context("cannot start listeners")?;
         tracing::info!(addrs = ?broker.local_addrs(), version = env!("CARGO_PKG_VERSION"), "starling broker running");
-        wait_for_signal().await?;
+        wait_for_signal(&auth_files).await?;
         tracing::info!("shutting down");
         broker.shutdown().await;
         Ok(())
     })
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Waits for SIGINT or SIGTERM; SIGHUP reloads the password and ACL files in place (as
+/// Mosquitto does), keeping the old contents if the new ones do not parse.
+async fn wait_for_signal(auth_files: &starling_broker::config::AuthFiles) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = hup.recv() => match auth_files.reload() {
+                Ok(()) => tracing::info!("SIGHUP: password and ACL files reloaded"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; the previous files stay in force"),
+            },
+        }
     }
-    Ok(())
 }

@@ -294,3 +294,67 @@ fn rand_suffix() -> u128 {
         .unwrap()
         .as_nanos()
 }
+
+#[test]
+fn sighup_reloads_the_password_file() {
+    let dir = std::env::temp_dir().join(format!("starling-sighup-{}", rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pwfile = dir.join("passwd");
+    let pw = pwfile.to_str().unwrap().to_string();
+    let bin = assert_cmd::cargo::cargo_bin("starling");
+    assert!(Std::new(&bin)
+        .args(["passwd", "-c", "-b", &pw, "alice", "a-secret"])
+        .status()
+        .unwrap()
+        .success());
+    let port = free_port();
+    let child = Std::new(&bin)
+        .args([
+            "broker",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--password-file",
+            &pw,
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let child = &mut child.0;
+    wait_for_port(port);
+    let publish_as = |user: &str, pass: &str| {
+        Std::new(&bin)
+            .args(["pub", "-p", &port.to_string(), "-u", user, "-P", pass])
+            .args(["-t", "t", "-m", "m", "--quiet"])
+            .status()
+            .unwrap()
+            .code()
+    };
+    assert_eq!(publish_as("alice", "a-secret"), Some(0));
+    // bob is not in the file yet: 3.1.1 return code 4 (bad user name or password) or 5.
+    assert!(matches!(publish_as("bob", "b-secret"), Some(4 | 5)));
+    assert!(Std::new(&bin)
+        .args(["passwd", "-b", &pw, "bob", "b-secret"])
+        .status()
+        .unwrap()
+        .success());
+    // Still refused until the reload.
+    assert!(matches!(publish_as("bob", "b-secret"), Some(4 | 5)));
+    Std::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    // The reload is asynchronous to this process: poll the condition under a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while publish_as("bob", "b-secret") != Some(0) {
+        assert!(std::time::Instant::now() < deadline, "bob never admitted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(publish_as("alice", "a-secret"), Some(0));
+    Std::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(wait_exit(child).success());
+    let _ = std::fs::remove_dir_all(dir);
+}
