@@ -1,0 +1,154 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Will delay, retain handling and retain-as-published over real sockets (the core's simulated
+//! world covers them in virtual time; these prove the wiring). Absence of a message is shown
+//! by ordering: a marker published afterwards must be the next thing received.
+
+mod common;
+
+use bytes::Bytes;
+use common::{connect_packet, will, Raw, TestBroker};
+use starling_codec::{
+    Packet, ProtocolVersion, Publish, QoS, QosPid, RetainHandling, Subscribe, SubscriptionOptions,
+    TopicFilter, TopicName,
+};
+use std::time::{Duration, Instant};
+
+fn subscribe(filter: &str, options: SubscriptionOptions) -> Packet {
+    Packet::Subscribe(Subscribe {
+        packet_id: starling_codec::PacketId::new(1).unwrap(),
+        filters: vec![(TopicFilter::try_from(filter).unwrap(), options)],
+        properties: Default::default(),
+    })
+}
+
+async fn subscribed(raw: &mut Raw, filter: &str, options: SubscriptionOptions) {
+    raw.send(subscribe(filter, options)).await;
+    assert!(matches!(raw.recv().await, Packet::SubAck(_)));
+}
+
+fn publish(topic: &str, payload: &'static str, retain: bool) -> Packet {
+    let mut p = Publish::new(
+        TopicName::try_from(topic).unwrap(),
+        QosPid::AtMostOnce,
+        Bytes::from_static(payload.as_bytes()),
+    );
+    p.retain = retain;
+    Packet::Publish(p)
+}
+
+async fn next_publish(raw: &mut Raw) -> Publish {
+    match raw.recv().await {
+        Packet::Publish(p) => p,
+        other => panic!("expected PUBLISH, got {other:?}"),
+    }
+}
+
+/// Publishes a marker on `topic` from `from` and checks it is the next message `to` gets.
+async fn nothing_before_marker(from: &mut Raw, to: &mut Raw, topic: &str) {
+    from.send(publish(topic, "marker", false)).await;
+    let p = next_publish(to).await;
+    assert_eq!(
+        (p.topic.as_str(), &p.payload[..]),
+        (topic, &b"marker"[..]),
+        "something arrived before the marker"
+    );
+}
+
+#[tokio::test]
+async fn will_delay_publishes_after_the_delay_and_a_quick_return_cancels_it() {
+    let b = TestBroker::start().await;
+    let mut watcher = Raw::connect_ok(b.addr, ProtocolVersion::V5, "watcher").await;
+    subscribed(
+        &mut watcher,
+        "wills/#",
+        SubscriptionOptions::new(QoS::AtMostOnce),
+    )
+    .await;
+
+    // v5 [MQTT-3.1.3-9]: with a Will Delay Interval the will waits; a reconnection of the
+    // session before it elapses cancels it.
+    let mut c = connect_packet(ProtocolVersion::V5, "delayed");
+    let mut w = will("wills/delayed", b"late");
+    w.properties.will_delay_interval = Some(1);
+    c.will = Some(w);
+    c.properties.session_expiry_interval = Some(60);
+    let (raw, _) = Raw::connect(b.addr, c.clone()).await;
+    let dropped_at = Instant::now();
+    drop(raw); // abnormal close: no DISCONNECT
+    let p = next_publish(&mut watcher).await;
+    assert_eq!(p.topic.as_str(), "wills/delayed");
+    assert!(
+        dropped_at.elapsed() >= Duration::from_millis(900),
+        "published after {:?}, before its 1 s delay",
+        dropped_at.elapsed()
+    );
+
+    // A long delay and a reconnection in time: no will.
+    let mut c2 = c.clone();
+    c2.client_id = starling_codec::MqttStr::try_from("returns").unwrap();
+    if let Some(w) = &mut c2.will {
+        w.topic = TopicName::try_from("wills/returns").unwrap();
+        w.properties.will_delay_interval = Some(30);
+    }
+    let (raw, _) = Raw::connect(b.addr, c2.clone()).await;
+    drop(raw);
+    let mut again = c2.clone();
+    again.clean_start = false;
+    let (mut back, ack) = Raw::connect(b.addr, again).await;
+    assert!(ack.session_present);
+    nothing_before_marker(&mut back, &mut watcher, "wills/marker").await;
+
+    // A normal DISCONNECT discards the will (v5 [MQTT-3.1.2-10]).
+    let mut c3 = connect_packet(ProtocolVersion::V5, "polite");
+    c3.will = Some(will("wills/polite", b"never"));
+    let (mut polite, _) = Raw::connect(b.addr, c3).await;
+    polite.send(Packet::Disconnect(Default::default())).await;
+    assert!(polite.closed().await.is_empty());
+    nothing_before_marker(&mut back, &mut watcher, "wills/marker").await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn retain_handling_0_1_2_and_retain_as_published() {
+    let b = TestBroker::start().await;
+    let mut p = Raw::connect_ok(b.addr, ProtocolVersion::V5, "publisher").await;
+    p.send(publish("rh/a", "kept", true)).await;
+    let mut s = Raw::connect_ok(b.addr, ProtocolVersion::V5, "subscriber").await;
+
+    // 0: retained messages are sent at subscribe (v5 [MQTT-3.3.1-9]).
+    let mut o = SubscriptionOptions::new(QoS::AtMostOnce);
+    o.retain_handling = RetainHandling::SendAtSubscribe;
+    subscribed(&mut s, "rh/#", o).await;
+    let r = next_publish(&mut s).await;
+    assert!(r.retain && &r.payload[..] == b"kept");
+
+    // 1: only if the subscription is new (v5 [MQTT-3.3.1-10]): it exists, nothing.
+    o.retain_handling = RetainHandling::SendAtSubscribeIfNew;
+    subscribed(&mut s, "rh/#", o).await;
+    nothing_before_marker(&mut p, &mut s, "rh/marker").await;
+    //    ... and a new one gets them.
+    subscribed(&mut s, "rh/+", o).await;
+    let r = next_publish(&mut s).await;
+    assert!(r.retain && r.topic.as_str() == "rh/a");
+
+    // 2: never at subscribe (v5 [MQTT-3.3.1-11]).
+    let mut fresh = Raw::connect_ok(b.addr, ProtocolVersion::V5, "fresh").await;
+    o.retain_handling = RetainHandling::DoNotSend;
+    subscribed(&mut fresh, "rh/a", o).await;
+    nothing_before_marker(&mut p, &mut fresh, "rh/a").await;
+
+    // Retain As Published: a live retained message keeps RETAIN only with the option
+    // (v5 [MQTT-3.3.1-12], [MQTT-3.3.1-13]).
+    let mut rap = Raw::connect_ok(b.addr, ProtocolVersion::V5, "rap").await;
+    let mut plain = Raw::connect_ok(b.addr, ProtocolVersion::V5, "plain").await;
+    let mut o = SubscriptionOptions::new(QoS::AtMostOnce);
+    o.retain_handling = RetainHandling::DoNotSend;
+    o.retain_as_published = true;
+    subscribed(&mut rap, "live", o).await;
+    o.retain_as_published = false;
+    subscribed(&mut plain, "live", o).await;
+    p.send(publish("live", "now", true)).await;
+    assert!(next_publish(&mut rap).await.retain);
+    assert!(!next_publish(&mut plain).await.retain);
+    b.shutdown().await;
+}
