@@ -89,6 +89,9 @@ pub struct FileConfig {
     pub connect_timeout: u64,
     /// Messages queued per connected session beyond its send quota.
     pub max_queued_messages: usize,
+    /// Unacknowledged QoS 1/2 messages sent to a client at once (at most the client's MQTT 5
+    /// Receive Maximum); like Mosquitto's `max_inflight_messages`.
+    pub max_inflight_messages: u16,
     /// Messages queued per offline session.
     pub max_offline_queue: usize,
     /// Subscriptions per client.
@@ -121,6 +124,7 @@ impl Default for FileConfig {
             max_keep_alive: b.session.max_keep_alive,
             connect_timeout: b.session.connect_timeout.as_secs(),
             max_queued_messages: b.session.max_queued_messages,
+            max_inflight_messages: b.session.max_inflight,
             max_offline_queue: b.core.max_offline_queue,
             max_subscriptions_per_client: b.core.max_subscriptions_per_client,
             max_outbox_qos0: b.max_outbox_qos0,
@@ -254,6 +258,7 @@ impl FileConfig {
         s.max_keep_alive = self.max_keep_alive;
         s.connect_timeout = Duration::from_secs(self.connect_timeout.max(1));
         s.max_queued_messages = self.max_queued_messages;
+        s.max_inflight = self.max_inflight_messages.max(1);
         s.maximum_qos = maximum_qos;
         b.core = CoreConfig {
             maximum_qos,

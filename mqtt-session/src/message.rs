@@ -82,25 +82,31 @@ impl Message {
         })
     }
 
-    /// The PUBLISH that carries this message, without alias, DUP false.
-    pub(crate) fn to_publish(
-        &self,
+    /// The PUBLISH that carries this message, without alias, DUP false. Consumes the
+    /// message: topic, payload and properties move into the packet (no reference count
+    /// traffic on the shared payload per delivery).
+    pub(crate) fn into_publish(
+        self,
         now: Instant,
         qos: QoS,
         packet_id: PacketId,
         retain: bool,
         subscription_identifiers: &[NonZeroU32],
     ) -> Publish {
-        let mut properties = self.properties.clone();
+        let message_expiry_interval = self.remaining_expiry(now);
+        let mut properties = self.properties;
         properties.topic_alias = None;
-        properties.message_expiry_interval = self.remaining_expiry(now);
-        properties.subscription_identifiers = subscription_identifiers.to_vec();
+        properties.message_expiry_interval = message_expiry_interval;
+        properties.subscription_identifiers.clear();
+        properties
+            .subscription_identifiers
+            .extend_from_slice(subscription_identifiers);
         Publish {
             dup: false,
             qos_pid: QosPid::new(qos, packet_id),
             retain,
-            topic: self.topic.clone(),
-            payload: self.payload.clone(),
+            topic: self.topic,
+            payload: self.payload,
             properties,
         }
     }

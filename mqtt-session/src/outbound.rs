@@ -2,7 +2,10 @@
 //! resume (v5 §4.3, §4.4, §4.9).
 
 use starling_codec::{Packet, PacketId, PubRel, Publish, QoS, ReasonCode};
-use std::collections::{HashMap, VecDeque};
+use std::{
+    collections::{HashMap, VecDeque},
+    hash::{BuildHasherDefault, Hasher},
+};
 
 /// Where an outbound QoS > 0 message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,9 +55,32 @@ pub(crate) struct Resends {
     pub(crate) too_large: Vec<PacketId>,
 }
 
+/// Hashes our own packet identifiers: one multiplication (they are sequential and chosen by
+/// us, so SipHash's flooding resistance buys nothing on this hot path).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Outbound {
-    inflight: HashMap<u16, (u64, InflightPublish)>,
+    /// Boxed: the table stays small (a removal moves 16 bytes, not a whole PUBLISH), which
+    /// matters with thousands of flows per connection.
+    inflight: HashMap<u16, (u64, Box<InflightPublish>), BuildHasherDefault<IdHasher>>,
     seq: u64,
     next_id: PacketId,
     /// The peer's Receive Maximum: the send quota (v5 [MQTT-4.9.0-1]).
@@ -67,7 +93,7 @@ pub(crate) struct Outbound {
 impl Outbound {
     pub(crate) fn new(next_id: PacketId) -> Outbound {
         Outbound {
-            inflight: HashMap::new(),
+            inflight: HashMap::default(),
             seq: 0,
             next_id,
             receive_maximum: u16::MAX,
@@ -139,11 +165,11 @@ impl Outbound {
             id.get(),
             (
                 self.seq,
-                InflightPublish {
+                Box::new(InflightPublish {
                     publish,
                     stage,
                     shared_group,
-                },
+                }),
             ),
         );
     }
@@ -255,7 +281,10 @@ impl Outbound {
     pub(crate) fn snapshot(&self) -> Vec<InflightPublish> {
         let mut flows: Vec<_> = self.inflight.values().collect();
         flows.sort_by_key(|(seq, _)| *seq);
-        flows.into_iter().map(|(_, f)| f.clone()).collect()
+        flows
+            .into_iter()
+            .map(|(_, f)| InflightPublish::clone(f))
+            .collect()
     }
 
     /// Restores flows from a snapshot.
@@ -263,7 +292,7 @@ impl Outbound {
         for f in flows {
             if let Some(id) = f.publish.qos_pid.packet_id() {
                 self.seq += 1;
-                self.inflight.insert(id.get(), (self.seq, f));
+                self.inflight.insert(id.get(), (self.seq, Box::new(f)));
             }
         }
     }

@@ -10,7 +10,10 @@ use crate::core::{ConnId, ConnectRequest, Input};
 use bytes::BytesMut;
 use starling_codec::{MqttStr, ReasonCode};
 use starling_session::{Accept, ServerEvent, ServerPhase, ServerSession};
-use std::sync::{atomic::Ordering, Arc};
+use std::{
+    collections::VecDeque,
+    sync::{atomic::Ordering, Arc},
+};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     sync::mpsc,
@@ -21,6 +24,10 @@ use tokio::{
 const SMALL_READ: usize = 256;
 /// Read buffer of a busy connection.
 const BIG_READ: usize = 16 * 1024;
+/// Largest write buffer a connection keeps between bursts.
+const MAX_KEPT_WRITE: usize = 64 * 1024;
+/// Largest delivery queue a connection keeps between bursts.
+const MAX_KEPT_INBOX: usize = 1024;
 
 /// Runs one connection to completion.
 pub(crate) async fn run<IO>(io: IO, conn: ConnId, listener: ListenerInfo, shared: Arc<Shared>)
@@ -61,7 +68,7 @@ where
     // bigger, and an emptied big buffer is given back (payloads keep their own share of it).
     let mut rbuf = BytesMut::with_capacity(SMALL_READ);
     let mut busy = false;
-    let mut wbuf = BytesMut::new();
+    let mut inbox = VecDeque::new();
     let mut shutting_down = false;
     loop {
         if rbuf.is_empty() && !busy && rbuf.capacity() > SMALL_READ {
@@ -71,7 +78,7 @@ where
             rbuf.reserve(BIG_READ);
         }
         let deadline = c.session.poll_timeout().map(Instant::from_std);
-        let can_read = c.session.phase() != ServerPhase::AwaitingAccept && wbuf.len() < 1 << 20;
+        let can_read = c.session.phase() != ServerPhase::AwaitingAccept;
         tokio::select! {
             biased;
             // The watch guard is dropped inside: it is not `Send`.
@@ -80,13 +87,18 @@ where
                 c.session.disconnect(ReasonCode::ServerShuttingDown);
             }
             _ = outbox.notified() => {
-                for msg in outbox.drain() {
+                outbox.swap_out(&mut inbox);
+                for msg in inbox.drain(..) {
                     if let ConnMsg::Deliver { message, .. } = &msg {
                         if !c.may_receive(&message.topic).await {
                             continue;
                         }
                     }
                     c.apply(msg, &mut rbuf);
+                }
+                // A burst's queue is not kept by an idle connection.
+                if inbox.capacity() > MAX_KEPT_INBOX {
+                    inbox = VecDeque::new();
                 }
             }
             n = reader.read_buf(&mut rbuf), if can_read => {
@@ -104,21 +116,29 @@ where
             }
         }
         let closed = c.handle_events().await;
-        // One write per wake-up: everything the session encoded since the last one.
-        wbuf.extend_from_slice(&c.goodbye.split());
-        while let Some(bytes) = c.session.poll_transmit() {
-            wbuf.extend_from_slice(&bytes);
+        // One write per wake-up: everything the session encoded since the last one, written
+        // from the session's own buffer (no copy; its capacity is reused).
+        let mut failed = false;
+        if !c.goodbye.is_empty() {
+            let goodbye = c.goodbye.split();
+            failed = writer.write_all(&goodbye).await.is_err();
         }
-        if !wbuf.is_empty() {
+        let out = c.session.transmit_buffer();
+        if !out.is_empty() && !failed {
             metrics
                 .bytes_sent
-                .fetch_add(wbuf.len() as u64, Ordering::Relaxed);
+                .fetch_add(out.len() as u64, Ordering::Relaxed);
             // flush: a no-op on TCP, it completes a pending frame on WebSocket.
-            if writer.write_all(&wbuf).await.is_err() || writer.flush().await.is_err() {
-                c.session.handle_transport_closed(Instant::now().into_std());
-                c.handle_events().await;
-            }
-            wbuf.clear();
+            failed = writer.write_all(out).await.is_err() || writer.flush().await.is_err();
+        }
+        out.clear();
+        // A burst's buffer is not kept by an idle connection.
+        if out.capacity() > MAX_KEPT_WRITE {
+            *out = BytesMut::new();
+        }
+        if failed {
+            c.session.handle_transport_closed(Instant::now().into_std());
+            c.handle_events().await;
         }
         if closed || c.session.phase() == ServerPhase::Closed {
             let _ = writer.flush().await;

@@ -57,28 +57,37 @@ impl Outbox {
         }
     }
 
-    /// Queues a message; deliveries over the limits are dropped (and counted), control
-    /// messages never are.
-    pub(crate) fn push(&self, msg: ConnMsg) -> bool {
+    /// Queues a batch under one lock and one wake-up; returns how many deliveries were
+    /// dropped by the limits. `msgs` is left empty with its capacity.
+    pub(crate) fn push_many(&self, msgs: &mut Vec<ConnMsg>) -> u64 {
+        let mut dropped = 0;
         {
-            // A poisoned lock only means another thread panicked mid-push; the queue is intact.
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            if let ConnMsg::Deliver { message, options } = &msg {
-                let qos0 = message.qos.min(options.qos) == QoS::AtMostOnce;
-                if q.len() >= self.hard_limit || (qos0 && q.len() >= self.qos0_limit) {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                    return false;
+            for msg in msgs.drain(..) {
+                if let ConnMsg::Deliver { message, options } = &msg {
+                    let qos0 = message.qos.min(options.qos) == QoS::AtMostOnce;
+                    if q.len() >= self.hard_limit || (qos0 && q.len() >= self.qos0_limit) {
+                        dropped += 1;
+                        continue;
+                    }
                 }
+                q.push_back(msg);
             }
-            q.push_back(msg);
+        }
+        if dropped > 0 {
+            self.dropped.fetch_add(dropped, Ordering::Relaxed);
         }
         self.notify.notify_one();
-        true
+        dropped
     }
 
-    /// Takes everything queued.
-    pub(crate) fn drain(&self) -> VecDeque<ConnMsg> {
-        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()))
+    /// Swaps everything queued into `into` (which must be empty): both sides keep their
+    /// buffers, so a busy connection does not reallocate its queue on every batch.
+    pub(crate) fn swap_out(&self, into: &mut VecDeque<ConnMsg>) {
+        std::mem::swap(
+            &mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()),
+            into,
+        );
     }
 
     pub(crate) async fn notified(&self) {

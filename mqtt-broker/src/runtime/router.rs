@@ -28,13 +28,15 @@ pub(crate) async fn run(
     metrics: Arc<Metrics>,
 ) {
     let mut outboxes: HashMap<ConnId, Arc<Outbox>> = HashMap::new();
+    let mut staged = Staged::default();
     loop {
         let deadline = core.poll_timeout();
         let msg = tokio::select! {
             msg = rx.recv() => msg,
             _ = async { sleep_until(deadline.map(Instant::from_std).unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
                 core.handle_timeout(Instant::now().into_std());
-                dispatch(&mut core, &mut *store, &mut outboxes, &metrics);
+                dispatch(&mut core, &mut *store, &mut staged);
+                staged.flush(&outboxes, &metrics);
                 continue;
             }
         };
@@ -59,8 +61,11 @@ pub(crate) async fn run(
                         _ => None,
                     };
                     core.handle(now, *input);
-                    dispatch(&mut core, &mut *store, &mut outboxes, &metrics);
+                    dispatch(&mut core, &mut *store, &mut staged);
                     if let Some(conn) = closed {
+                        // What was staged for it goes out first (the core sends nothing
+                        // after the close).
+                        staged.flush(&outboxes, &metrics);
                         outboxes.remove(&conn);
                     }
                 }
@@ -71,16 +76,54 @@ pub(crate) async fn run(
         if let Err(e) = store.sync() {
             tracing::error!(error = %e, "store sync failed");
         }
+        // Then each connection's share of the batch, under one lock and one wake-up.
+        staged.flush(&outboxes, &metrics);
         metrics.set_core(&core);
     }
 }
 
-fn dispatch(
-    core: &mut Core,
-    store: &mut dyn Store,
-    outboxes: &mut HashMap<ConnId, Arc<Outbox>>,
-    metrics: &Metrics,
-) {
+/// Messages for connections, grouped per connection until the end of a batch. The vectors
+/// are kept (emptied) between batches, so a steady flow allocates nothing here.
+#[derive(Default)]
+struct Staged {
+    per_conn: HashMap<ConnId, Vec<ConnMsg>>,
+    touched: Vec<ConnId>,
+}
+
+impl Staged {
+    fn push(&mut self, conn: ConnId, msg: ConnMsg) {
+        let v = self.per_conn.entry(conn).or_default();
+        if v.is_empty() {
+            self.touched.push(conn);
+        }
+        v.push(msg);
+    }
+
+    fn flush(&mut self, outboxes: &HashMap<ConnId, Arc<Outbox>>, metrics: &Metrics) {
+        for conn in self.touched.drain(..) {
+            let Some(v) = self.per_conn.get_mut(&conn) else {
+                continue;
+            };
+            match outboxes.get(&conn) {
+                Some(outbox) => {
+                    let dropped = outbox.push_many(v);
+                    if dropped > 0 {
+                        metrics
+                            .dropped_slow
+                            .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                None => v.clear(),
+            }
+            // Connections that are gone, or whose burst made a big vector, give it back.
+            if !outboxes.contains_key(&conn) || v.capacity() > 1024 {
+                self.per_conn.remove(&conn);
+            }
+        }
+    }
+}
+
+fn dispatch(core: &mut Core, store: &mut dyn Store, staged: &mut Staged) {
     while let Some(out) = core.poll_output() {
         let (conn, msg) = match out {
             Output::Accept {
@@ -131,12 +174,6 @@ fn dispatch(
                 continue;
             }
         };
-        if let Some(outbox) = outboxes.get(&conn) {
-            if !outbox.push(msg) {
-                metrics
-                    .dropped_slow
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
+        staged.push(conn, msg);
     }
 }

@@ -343,7 +343,8 @@ impl ServerSession {
             .properties
             .receive_maximum
             .map_or(u16::MAX, |r| r.get());
-        self.outbound.set_receive_maximum(client_receive_max);
+        self.outbound
+            .set_receive_maximum(client_receive_max.min(self.config.max_inflight));
         self.outbound_aliases =
             OutboundAliases::new(info.properties.topic_alias_maximum.unwrap_or(0));
         self.phase = ServerPhase::Connected;
@@ -372,7 +373,7 @@ impl ServerSession {
             .as_ref()
             .and_then(|i| i.properties.receive_maximum)
             .map_or(u16::MAX, |r| r.get());
-        outbound.set_receive_maximum(receive_max);
+        outbound.set_receive_maximum(receive_max.min(self.config.max_inflight));
         self.outbound = outbound;
         self.inbound_qos2 = state.inbound_qos2.into_iter().collect();
         self.resumed_qos2 = self.inbound_qos2.clone();

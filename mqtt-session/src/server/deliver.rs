@@ -44,7 +44,9 @@ impl ServerSession {
             if !connected {
                 return Ok(Delivery::Dropped);
             }
-            return Ok(self.send_publish(now, &message, &options, QoS::AtMostOnce));
+            return Ok(self
+                .send_publish(now, message, &options, QoS::AtMostOnce)
+                .unwrap_or(Delivery::Sent(None)));
         }
         if !connected || !self.outbound.has_quota() || !self.queued.is_empty() {
             let size = message.queued_size();
@@ -77,7 +79,15 @@ impl ServerSession {
             self.queued.push_back(QueuedMessage { message, options });
             return Ok(Delivery::Queued);
         }
-        Ok(self.send_publish(now, &message, &options, qos))
+        match self.send_publish(now, message, &options, qos) {
+            Ok(d) => Ok(d),
+            // Identifiers exhausted (65,535 unacknowledged): keep it for later.
+            Err(message) => {
+                self.queued_bytes += message.queued_size();
+                self.queued.push_back(QueuedMessage { message, options });
+                Ok(Delivery::Queued)
+            }
+        }
     }
 
     /// Sends waiting resends, then queued messages, while there is quota (v5 [MQTT-4.9.0-2]); expired ones are dropped.
@@ -109,30 +119,33 @@ impl ServerSession {
                 continue;
             }
             let qos = q.message.qos.min(q.options.qos);
-            if let Delivery::Sent(None) = self.send_publish(now, &q.message, &q.options, qos) {
-                if qos != QoS::AtMostOnce {
-                    // Identifiers exhausted: keep it for later.
-                    self.queued_bytes += q.message.queued_size();
-                    self.queued.push_front(q);
-                    break;
-                }
+            let QueuedMessage { message, options } = q;
+            if let Err(message) = self.send_publish(now, message, &options, qos) {
+                // Identifiers exhausted: keep it for later.
+                self.queued_bytes += message.queued_size();
+                self.queued.push_front(QueuedMessage { message, options });
+                break;
             }
         }
     }
 
+    /// Encodes `message` as a PUBLISH; gives it back when no packet identifier is free.
+    // The message is handed back by value on the rare exhausted-identifiers path; boxing it
+    // would cost an allocation on every delivery.
+    #[allow(clippy::result_large_err)]
     fn send_publish(
         &mut self,
         now: Instant,
-        message: &Message,
+        message: Message,
         options: &DeliveryOptions,
         qos: QoS,
-    ) -> Delivery {
+    ) -> Result<Delivery, Message> {
         let packet_id = if qos == QoS::AtMostOnce {
             PacketId::from(std::num::NonZeroU16::MIN)
         } else {
             match self.outbound.allocate_id(|_| false) {
                 Some(id) => id,
-                None => return Delivery::Sent(None),
+                None => return Err(message),
             }
         };
         // v3.1.1 [MQTT-3.3.1-8], v3.1.1 [MQTT-3.3.1-9]; v5 [MQTT-3.3.1-12], v5 [MQTT-3.3.1-13].
@@ -142,11 +155,11 @@ impl ServerSession {
         } else {
             &[]
         };
-        let mut publish = message.to_publish(now, qos, packet_id, retain, ids);
+        let mut publish = message.into_publish(now, qos, packet_id, retain, ids);
         // v5 [MQTT-3.1.2-24], v5 [MQTT-3.1.2-25]: too large for the client: discard, behave as sent.
         let max = self.peer_max_packet_size as usize;
         let Some(len) = publish.encoded_len(self.version).ok().filter(|n| *n <= max) else {
-            return Delivery::Discarded;
+            return Ok(Delivery::Discarded);
         };
         // An alias adds a 3-byte property (and perhaps a byte of remaining length); a reused
         // one may still be longer than a short topic. Use one only if the PUBLISH with the full
@@ -174,6 +187,8 @@ impl ServerSession {
             }
             self.outbound.insert(publish, options.shared_group.clone());
         }
-        Delivery::Sent((qos != QoS::AtMostOnce).then_some(packet_id))
+        Ok(Delivery::Sent(
+            (qos != QoS::AtMostOnce).then_some(packet_id),
+        ))
     }
 }

@@ -33,6 +33,10 @@ pub struct ServerConfig {
     pub max_packet_size: u32,
     /// How many unacknowledged QoS 1/2 PUBLISH the client may send (v5 Receive Maximum).
     pub receive_maximum: u16,
+    /// Most unacknowledged QoS 1/2 PUBLISH sent to the client at once: the lower of this and
+    /// the client's Receive Maximum (MQTT 3.x clients announce none). Further messages wait in
+    /// the session queue, like Mosquitto's `max_inflight_messages`.
+    pub max_inflight: u16,
     /// Highest topic alias the client may use (0: none).
     pub topic_alias_maximum: u16,
     /// Highest QoS the server supports.
@@ -59,6 +63,9 @@ pub struct ServerConfig {
     pub queue_policy: QueuePolicy,
 }
 
+/// The default [`ServerConfig::max_inflight`].
+pub(crate) const MAX_INFLIGHT_DEFAULT: u16 = 65_535;
+
 /// What a full session queue does with one more QoS 1/2 message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -75,6 +82,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_packet_size: MAX_PACKET_SIZE,
             receive_maximum: 100,
+            max_inflight: MAX_INFLIGHT_DEFAULT,
             topic_alias_maximum: 10,
             maximum_qos: QoS::ExactlyOnce,
             retain_available: true,
@@ -506,6 +514,15 @@ impl ServerSession {
     }
 
     // ----- outputs -----
+
+    /// The bytes encoded and not yet taken, in place: write them, then `clear()` the buffer.
+    ///
+    /// The zero-copy alternative to [`poll_transmit`](Self::poll_transmit) for a caller that
+    /// writes from a `&[u8]`: the buffer keeps its capacity, so a busy connection encodes every
+    /// wake-up into the same memory instead of a fresh allocation.
+    pub fn transmit_buffer(&mut self) -> &mut BytesMut {
+        &mut self.transmit
+    }
 
     /// Everything encoded since the last call, as one buffer (one write per wake-up).
     pub fn poll_transmit(&mut self) -> Option<Bytes> {

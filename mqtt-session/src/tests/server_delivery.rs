@@ -695,3 +695,44 @@ fn separate_copies_each_carry_their_subscription_identifier() {
         );
     }
 }
+
+#[test]
+fn max_inflight_caps_unacknowledged_deliveries_for_clients_without_receive_maximum() {
+    // MQTT 3.1.1 announces no Receive Maximum: the server's own cap applies.
+    let config = ServerConfig {
+        max_inflight: 2,
+        ..ServerConfig::default()
+    };
+    let c = connect(ProtocolVersion::V3_1_1, "c");
+    let mut raw = RawServer::connected(config.clone(), c, Accept::new());
+    let now = raw.now();
+    let m = message("t", QoS::AtLeastOnce, false);
+    let results: Vec<_> = (0..3)
+        .map(|_| raw.session.deliver(now, m.clone(), at(QoS::AtLeastOnce)))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            Ok(Delivery::Sent(Some(pid(1)))),
+            Ok(Delivery::Sent(Some(pid(2)))),
+            Ok(Delivery::Queued)
+        ]
+    );
+    let sent = publishes(raw.recv());
+    assert_eq!(sent.len(), 2);
+    raw.send(Packet::PubAck(PubAck::new(pid(1))));
+    assert_eq!(one(&mut raw).qos_pid.packet_id(), Some(pid(3)));
+    // An MQTT 5 client's smaller Receive Maximum still wins.
+    let mut c = connect(ProtocolVersion::V5, "d");
+    c.properties.receive_maximum = NonZeroU16::new(1);
+    let mut raw = RawServer::connected(config, c, Accept::new());
+    let now = raw.now();
+    assert_eq!(
+        raw.session.deliver(now, m.clone(), at(QoS::AtLeastOnce)),
+        Ok(Delivery::Sent(Some(pid(1))))
+    );
+    assert_eq!(
+        raw.session.deliver(now, m, at(QoS::AtLeastOnce)),
+        Ok(Delivery::Queued)
+    );
+}
