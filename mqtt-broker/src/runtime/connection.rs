@@ -26,8 +26,8 @@ const SMALL_READ: usize = 256;
 const BIG_READ: usize = 16 * 1024;
 /// Largest write buffer a connection keeps between bursts.
 const MAX_KEPT_WRITE: usize = 64 * 1024;
-/// Largest delivery queue a connection keeps between bursts.
-const MAX_KEPT_INBOX: usize = 1024;
+/// Quiet time after which a connection gives back its burst buffers.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs one connection to completion.
 pub(crate) async fn run<IO>(io: IO, conn: ConnId, listener: ListenerInfo, shared: Arc<Shared>)
@@ -69,6 +69,9 @@ where
     let mut rbuf = BytesMut::with_capacity(SMALL_READ);
     let mut busy = false;
     let mut inbox = VecDeque::new();
+    let mut last_active = Instant::now();
+    let mut released = false;
+    let mut continue_idle = false;
     let mut shutting_down = false;
     loop {
         if rbuf.is_empty() && !busy && rbuf.capacity() > SMALL_READ {
@@ -77,7 +80,13 @@ where
         if busy || rbuf.capacity() - rbuf.len() < SMALL_READ / 2 {
             rbuf.reserve(BIG_READ);
         }
-        let deadline = c.session.poll_timeout().map(Instant::from_std);
+        // After IDLE_RELEASE without traffic the connection gives back its burst buffers, so
+        // thousands of idle connections keep only what they need.
+        let idle_at = (!released).then(|| last_active + IDLE_RELEASE);
+        let deadline = match (c.session.poll_timeout().map(Instant::from_std), idle_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let can_read = c.session.phase() != ServerPhase::AwaitingAccept;
         tokio::select! {
             biased;
@@ -96,10 +105,6 @@ where
                     }
                     c.apply(msg, &mut rbuf);
                 }
-                // A burst's queue is not kept by an idle connection.
-                if inbox.capacity() > MAX_KEPT_INBOX {
-                    inbox = VecDeque::new();
-                }
             }
             n = reader.read_buf(&mut rbuf), if can_read => {
                 match n {
@@ -112,8 +117,20 @@ where
                 }
             }
             _ = async { sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
-                c.session.handle_timeout(Instant::now().into_std());
+                let now = Instant::now();
+                c.session.handle_timeout(now.into_std());
+                if idle_at.is_some_and(|t| now >= t) {
+                    c.session.release_idle_memory();
+                    inbox = VecDeque::new();
+                    released = true;
+                }
+                // A timer is not traffic: the idle clock keeps running.
+                continue_idle = true;
             }
+        }
+        if !std::mem::take(&mut continue_idle) {
+            last_active = Instant::now();
+            released = false;
         }
         let closed = c.handle_events().await;
         // One write per wake-up: everything the session encoded since the last one, written

@@ -82,31 +82,41 @@ pub(crate) async fn run(
     }
 }
 
-/// Messages for connections, grouped per connection until the end of a batch. The vectors
-/// are kept (emptied) between batches, so a steady flow allocates nothing here.
+/// Messages for connections, grouped per connection until the end of a batch. Emptied
+/// vectors go back to a small pool (never kept per connection: 10k idle connections must
+/// not each hold one).
 #[derive(Default)]
 struct Staged {
     per_conn: HashMap<ConnId, Vec<ConnMsg>>,
     touched: Vec<ConnId>,
+    spare: Vec<Vec<ConnMsg>>,
 }
+
+/// Pooled vectors kept between batches, and the largest capacity worth keeping.
+const SPARE_VECS: usize = 64;
+const SPARE_CAPACITY: usize = 1024;
 
 impl Staged {
     fn push(&mut self, conn: ConnId, msg: ConnMsg) {
-        let v = self.per_conn.entry(conn).or_default();
-        if v.is_empty() {
-            self.touched.push(conn);
-        }
-        v.push(msg);
+        let spare = &mut self.spare;
+        let touched = &mut self.touched;
+        self.per_conn
+            .entry(conn)
+            .or_insert_with(|| {
+                touched.push(conn);
+                spare.pop().unwrap_or_default()
+            })
+            .push(msg);
     }
 
     fn flush(&mut self, outboxes: &HashMap<ConnId, Arc<Outbox>>, metrics: &Metrics) {
         for conn in self.touched.drain(..) {
-            let Some(v) = self.per_conn.get_mut(&conn) else {
+            let Some(mut v) = self.per_conn.remove(&conn) else {
                 continue;
             };
             match outboxes.get(&conn) {
                 Some(outbox) => {
-                    let dropped = outbox.push_many(v);
+                    let dropped = outbox.push_many(&mut v);
                     if dropped > 0 {
                         metrics
                             .dropped_slow
@@ -115,9 +125,8 @@ impl Staged {
                 }
                 None => v.clear(),
             }
-            // Connections that are gone, or whose burst made a big vector, give it back.
-            if !outboxes.contains_key(&conn) || v.capacity() > 1024 {
-                self.per_conn.remove(&conn);
+            if self.spare.len() < SPARE_VECS && v.capacity() <= SPARE_CAPACITY {
+                self.spare.push(v);
             }
         }
     }

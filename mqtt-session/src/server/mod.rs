@@ -515,6 +515,21 @@ impl ServerSession {
 
     // ----- outputs -----
 
+    /// Gives back buffers that are empty (event queue, output buffer, queue of a session with
+    /// nothing queued): call it when the connection goes idle, so that thousands of idle
+    /// connections do not each keep their last burst's capacity.
+    pub fn release_idle_memory(&mut self) {
+        if self.events.is_empty() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        if self.transmit.is_empty() && self.transmit.capacity() > 0 {
+            self.transmit = BytesMut::new();
+        }
+        if self.queued.is_empty() && self.queued.capacity() > 0 {
+            self.queued = VecDeque::new();
+        }
+    }
+
     /// The bytes encoded and not yet taken, in place: write them, then `clear()` the buffer.
     ///
     /// The zero-copy alternative to [`poll_transmit`](Self::poll_transmit) for a caller that
