@@ -510,7 +510,7 @@ pub(crate) struct SubArgs {
     /// Exit after this many messages.
     #[arg(short = 'C', long)]
     count: Option<u64>,
-    /// Exit with code 27 if no message arrives within this many seconds.
+    /// Stop after this many seconds from connecting; exit code 27 if it runs out.
     #[arg(short = 'W', long)]
     timeout: Option<u64>,
     /// Do not print stale retained messages.
@@ -600,6 +600,7 @@ async fn subscribe(a: SubArgs) -> Outcome {
         n => return Err(Failure(1, format!("Error: invalid retain handling {n}"))),
     };
     let client = a.conn.connect(options).await?;
+    let started = tokio::time::Instant::now();
     let mut messages = client.messages();
     let ack = client
         .subscribe_with(
@@ -622,14 +623,14 @@ async fn subscribe(a: SubArgs) -> Outcome {
     }
     let mut out = std::io::stdout().lock();
     let mut printed = 0u64;
+    // As mosquitto_sub: -W counts from the connection, not between messages.
+    let deadline = a.timeout.map(|secs| started + Duration::from_secs(secs));
     let result = loop {
-        let next = match a.timeout {
-            Some(secs) => {
-                match tokio::time::timeout(Duration::from_secs(secs), messages.recv()).await {
-                    Ok(m) => m,
-                    Err(_) => break Err(Failure(EXIT_TIMEOUT, "Timed out".into())),
-                }
-            }
+        let next = match deadline {
+            Some(d) => match tokio::time::timeout_at(d, messages.recv()).await {
+                Ok(m) => m,
+                Err(_) => break Err(Failure(EXIT_TIMEOUT, "Timed out".into())),
+            },
             None => messages.recv().await,
         };
         let Some(m) = next else {
