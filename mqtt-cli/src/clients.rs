@@ -360,6 +360,18 @@ fn finish(quiet: bool, r: Outcome) -> ExitCode {
     }
 }
 
+/// Disconnects normally with the `-D disconnect …` properties, waiting up to `drain` for
+/// in-flight work.
+async fn goodbye(client: &Client, props: &Props, drain: Duration) {
+    let _ = client
+        .disconnect_with(
+            drain,
+            ReasonCode::NORMAL_DISCONNECTION,
+            props.disconnect.clone(),
+        )
+        .await;
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -477,13 +489,7 @@ async fn publish(a: PubArgs) -> Outcome {
         Ok(())
     }
     .await;
-    let _ = client
-        .disconnect_with(
-            Duration::from_secs(10),
-            ReasonCode::NORMAL_DISCONNECTION,
-            props.disconnect.clone(),
-        )
-        .await;
+    goodbye(&client, &props, Duration::from_secs(10)).await;
     result
 }
 
@@ -655,13 +661,7 @@ async fn subscribe(a: SubArgs) -> Outcome {
             break Ok(());
         }
     };
-    let _ = client
-        .disconnect_with(
-            Duration::from_secs(5),
-            ReasonCode::NORMAL_DISCONNECTION,
-            props.disconnect.clone(),
-        )
-        .await;
+    goodbye(&client, &props, Duration::from_secs(5)).await;
     result
 }
 
