@@ -63,6 +63,15 @@ impl Peer {
         self.io.write_all(&out).await.unwrap();
     }
 
+    async fn suback(&mut self, packet_id: starling_client::codec::PacketId, code: ReasonCode) {
+        self.send(Packet::SubAck(SubAck {
+            packet_id,
+            reason_codes: vec![code],
+            properties: Default::default(),
+        }))
+        .await;
+    }
+
     /// Reads CONNECT, answers CONNACK; returns the CONNECT's clean start flag.
     async fn accept(&mut self, session_present: bool) -> bool {
         let Packet::Connect(c) = self.expect().await else {
@@ -234,12 +243,7 @@ async fn lost_session_means_resubscribe_and_republish() {
     let Packet::Subscribe(s) = peer.expect().await else {
         panic!()
     };
-    peer.send(Packet::SubAck(SubAck {
-        packet_id: s.packet_id,
-        reason_codes: vec![ReasonCode::GrantedQoS1],
-        properties: Default::default(),
-    }))
-    .await;
+    peer.suback(s.packet_id, ReasonCode::GrantedQoS1).await;
     sub.await.unwrap().unwrap();
     // A QoS 1 publish never acknowledged.
     let c = client.clone();
@@ -257,12 +261,7 @@ async fn lost_session_means_resubscribe_and_republish() {
             Packet::Subscribe(s) => {
                 assert_eq!(s.filters[0].0.as_str(), "s/#");
                 assert_eq!(s.filters[0].1.qos, QoS::AtLeastOnce);
-                peer.send(Packet::SubAck(SubAck {
-                    packet_id: s.packet_id,
-                    reason_codes: vec![ReasonCode::GrantedQoS1],
-                    properties: Default::default(),
-                }))
-                .await;
+                peer.suback(s.packet_id, ReasonCode::GrantedQoS1).await;
                 got_sub = true;
             }
             Packet::Publish(p) => {
@@ -294,12 +293,7 @@ async fn unanswered_subscribe_is_sent_again_after_a_cut() {
     let Packet::Subscribe(s) = peer.expect().await else {
         panic!()
     };
-    peer.send(Packet::SubAck(SubAck {
-        packet_id: s.packet_id,
-        reason_codes: vec![ReasonCode::Success],
-        properties: Default::default(),
-    }))
-    .await;
+    peer.suback(s.packet_id, ReasonCode::Success).await;
     assert_eq!(
         sub.await.unwrap().unwrap().granted_qos(),
         Some(QoS::AtMostOnce)
