@@ -132,7 +132,7 @@ where
             last_active = Instant::now();
             released = false;
         }
-        let closed = c.handle_events().await;
+        let closed = c.events().await;
         // One write per wake-up: everything the session encoded since the last one, written
         // from the session's own buffer (no copy; its capacity is reused).
         let mut failed = false;
@@ -155,13 +155,13 @@ where
         }
         if failed {
             c.session.handle_transport_closed(Instant::now().into_std());
-            c.handle_events().await;
+            c.events().await;
         }
         if closed || c.session.phase() == ServerPhase::Closed {
             let _ = writer.flush().await;
             let _ = writer.shutdown().await;
             // Drain the Closed event if the write failure produced it now.
-            c.handle_events().await;
+            c.events().await;
             break;
         }
     }
@@ -244,7 +244,19 @@ impl Connection {
         }
     }
 
-    /// Handles session events; returns true once the connection is finished.
+    /// Handles session events, if any; returns true once the connection is finished.
+    ///
+    /// The handling future holds an event and a router message across its awaits; it is
+    /// boxed, and only built when there are events, so that the state every idle connection's
+    /// task carries stays small.
+    async fn events(&mut self) -> bool {
+        if self.session.has_events() {
+            Box::pin(self.handle_events()).await
+        } else {
+            false
+        }
+    }
+
     async fn handle_events(&mut self) -> bool {
         while let Some(event) = self.session.poll_event() {
             match event {

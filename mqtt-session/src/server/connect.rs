@@ -338,7 +338,7 @@ impl ServerSession {
             p.authentication_data = info.auth_data.clone();
         }
         self.session_expiry_interval = info.session_expiry_interval;
-        self.will = info.will.clone();
+        self.will = info.will.clone().map(Box::new);
         let client_receive_max = info
             .properties
             .receive_maximum

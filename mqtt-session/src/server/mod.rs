@@ -264,7 +264,8 @@ pub struct ServerSession {
     /// Client's maximum packet size.
     peer_max_packet_size: u32,
     request_problem_information: bool,
-    will: Option<Will>,
+    /// Boxed: most connections have none, and every idle connection carries this struct.
+    will: Option<Box<Will>>,
     timers: TimerTable,
     transmit: BytesMut,
     events: VecDeque<ServerEvent>,
@@ -548,6 +549,11 @@ impl ServerSession {
         }
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has something.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The next event for the broker.
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
         self.events.pop_front()
@@ -678,7 +684,7 @@ impl ServerSession {
         self.phase = ServerPhase::Closed;
         self.timers.stop_all();
         let will = if publish_will && was_connected {
-            self.will.take()
+            self.will.take().map(|w| *w)
         } else {
             None
         };
