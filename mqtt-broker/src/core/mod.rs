@@ -116,8 +116,9 @@ pub enum Output {
     Deliver {
         /// The connection.
         conn: ConnId,
-        /// The message (payload shared).
-        message: Message,
+        /// The message, shared by every subscriber it goes to (one allocation per publish,
+        /// a pointer per delivery).
+        message: Arc<Message>,
         /// Per-subscriber options.
         options: DeliveryOptions,
     },

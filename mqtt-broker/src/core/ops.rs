@@ -168,7 +168,7 @@ impl Core {
             // The message keeps the expiry it had; its DUP/retain state is per delivery.
             message.retain = false;
             match self.pick_shared_member(&group, Some(client)) {
-                Some((other, options)) => self.deliver_to(&other, message, options),
+                Some((other, options)) => self.deliver_to(&other, &Arc::new(message), options),
                 // No other member: keep it for this one.
                 None => {
                     let options = DeliveryOptions {
@@ -266,17 +266,19 @@ impl Core {
             }
             SubKey::Shared(group) => shared_scratch.push(group.clone()),
         });
+        // One shared copy for every subscriber.
+        let message = Arc::new(message);
         // The scratch map is taken out and put back so its capacity is reused: no allocation
         // per routed message for the list of targets.
         let mut targets = std::mem::take(&mut self.scratch);
         for (client, options) in targets.drain() {
-            self.deliver_to(&client, message.clone(), options);
+            self.deliver_to(&client, &message, options);
         }
         self.scratch = targets;
         let groups = std::mem::take(&mut self.shared_scratch);
         for group in &groups {
             if let Some((client, options)) = self.pick_shared_member(group, None) {
-                self.deliver_to(&client, message.clone(), options);
+                self.deliver_to(&client, &message, options);
             }
         }
         self.shared_scratch = groups;
@@ -316,7 +318,7 @@ impl Core {
         Some((client.clone(), options))
     }
 
-    fn deliver_to(&mut self, client: &ClientId, message: Message, options: DeliveryOptions) {
+    fn deliver_to(&mut self, client: &ClientId, message: &Arc<Message>, options: DeliveryOptions) {
         let Some(record) = self.sessions.get_mut(client) else {
             return;
         };
@@ -324,7 +326,7 @@ impl Core {
         if let Some(conn) = record.conn {
             self.outputs.push_back(Output::Deliver {
                 conn,
-                message,
+                message: message.clone(),
                 options,
             });
             return;
@@ -338,7 +340,10 @@ impl Core {
             self.stats.dropped_queue_full += 1;
             return;
         }
-        let queued = QueuedMessage { message, options };
+        let queued = QueuedMessage {
+            message: Message::clone(message),
+            options,
+        };
         if record.persistent {
             self.outputs.push_back(Output::Store(StoreOp::Enqueue {
                 client_id: client.clone(),
@@ -416,7 +421,7 @@ impl Core {
         for (message, options) in retained {
             self.outputs.push_back(Output::Deliver {
                 conn,
-                message,
+                message: Arc::new(message),
                 options,
             });
         }

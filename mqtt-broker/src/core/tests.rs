@@ -91,7 +91,7 @@ fn deliveries(outputs: &[Output]) -> Vec<(ConnId, &Message, &DeliveryOptions)> {
                 conn,
                 message,
                 options,
-            } => Some((*conn, message, options)),
+            } => Some((*conn, &**message, options)),
             _ => None,
         })
         .collect()

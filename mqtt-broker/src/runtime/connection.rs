@@ -209,6 +209,8 @@ impl Connection {
                 }
             }
             ConnMsg::Deliver { message, options } => {
+                // The last subscriber to get there takes the message; the others copy it.
+                let message = std::sync::Arc::unwrap_or_clone(message);
                 if self.session.deliver(now, message, options).is_err() {
                     self.metrics
                         .dropped_queue_full

@@ -23,7 +23,7 @@ pub(crate) enum ConnMsg {
         resume: Option<SessionState>,
     },
     Deliver {
-        message: Message,
+        message: std::sync::Arc<Message>,
         options: DeliveryOptions,
     },
     SubAck {
