@@ -483,3 +483,34 @@ fn help_with_examples_and_shell_completions() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn exit_after_subscribe_and_v5_subscription_options() {
+    let b = broker(true);
+    // -E: subscribes, then exits 0 without waiting for messages.
+    let out = starling()
+        .arg("sub")
+        .args(hp(b.addr))
+        .args(["-V", "5", "-t", "e/#", "-E", "-q", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    publish(b.addr, &["-t", "opts/ret", "-m", "old", "-r", "-q", "1"]);
+    // --rh 2: no retained message at subscribe; --nl: not its own messages (it publishes
+    // nothing here, so the next message is the live one from another client).
+    let s = sub(
+        b.addr,
+        &[
+            "-V", "5", "-t", "opts/#", "--rh", "2", "--nl", "--rap", "-v", "-C", "1", "-W", "10",
+            "-F", "%t %p %r",
+        ],
+    );
+    publish(b.addr, &["-V", "5", "-t", "opts/live", "-m", "new", "-r"]);
+    // Retain as published: the live retained message keeps RETAIN.
+    assert_eq!(finish(s), (0, "opts/live new 1\n".into()));
+}
