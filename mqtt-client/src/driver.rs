@@ -361,6 +361,8 @@ impl Driver {
         }
         self.out.clear();
         self.needs_flush = false;
+        // Bytes never written are gone with the connection: offsets start level again.
+        self.written_total = self.queued_total;
         while let Some((_, reply)) = self.qos0.pop_front() {
             let _ = reply.send(Err(Error::ConnectionLost));
         }
@@ -604,7 +606,8 @@ impl Driver {
                 SubCommand::Subscribe(s) => {
                     let mut identifier = s.properties.subscription_identifier;
                     if identifier.is_none() && s.stream.is_some() && self.sub_ids {
-                        self.next_sub_id = self.next_sub_id.wrapping_add(1).max(1);
+                        // Identifiers are variable byte integers: 1..=268,435,455.
+                        self.next_sub_id = self.next_sub_id % 268_435_455 + 1;
                         identifier = NonZeroU32::new(self.next_sub_id);
                     }
                     let r = session.subscribe(s.filters.clone(), identifier, s.properties.clone());

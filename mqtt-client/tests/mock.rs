@@ -627,3 +627,42 @@ async fn qos2_inbound_exactly_once_even_when_the_server_resends_after_pubcomp() 
     let extra = timeout(Duration::from_secs(5), messages.next()).await;
     assert!(extra.is_err(), "{extra:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn qos0_publishes_after_a_cut_with_unwritten_bytes_still_resolve() {
+    let (client, driving, mut server) = mock(|o| o);
+    tokio::spawn(driving);
+    let mut peer = server.next().await;
+    peer.accept(false).await;
+    // The server stops reading: big QoS 0 messages fill the 64 KiB pipe and stay unwritten.
+    let mut stuck = Vec::new();
+    for i in 0..4 {
+        let c = client.clone();
+        stuck.push(tokio::spawn(async move {
+            c.publish(format!("big/{i}"), vec![0u8; 40_000]).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(peer);
+    for s in stuck {
+        let r = s.await.unwrap();
+        assert!(
+            r.is_ok() || matches!(r, Err(Error::ConnectionLost)),
+            "{r:?}"
+        );
+    }
+    // On the next connection a QoS 0 publish resolves once written.
+    let mut peer = server.next().await;
+    peer.accept(false).await;
+    let c = client.clone();
+    let after = tokio::spawn(async move { c.publish("small", "x").await });
+    let Packet::Publish(p) = peer.expect().await else {
+        panic!()
+    };
+    assert_eq!(p.topic.as_str(), "small");
+    timeout(Duration::from_secs(5), after)
+        .await
+        .expect("resolved")
+        .unwrap()
+        .unwrap();
+}
