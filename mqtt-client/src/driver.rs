@@ -597,19 +597,23 @@ impl Driver {
     }
 
     fn send_subs(&mut self) {
-        while let Some(cmd) = self.subs.pop_front() {
+        while let Some(mut cmd) = self.subs.pop_front() {
             let Some(session) = self.session.as_mut() else {
                 self.subs.push_front(cmd);
                 return;
             };
-            let result = match &cmd {
+            let result = match &mut cmd {
                 SubCommand::Subscribe(s) => {
-                    let mut identifier = s.properties.subscription_identifier;
-                    if identifier.is_none() && s.stream.is_some() && self.sub_ids {
-                        // Identifiers are variable byte integers: 1..=268,435,455.
+                    if s.properties.subscription_identifier.is_none()
+                        && s.stream.is_some()
+                        && self.sub_ids
+                    {
+                        // Identifiers are variable byte integers: 1..=268,435,455. Kept in the
+                        // command, so a resend after a cut uses the same one as its route.
                         self.next_sub_id = self.next_sub_id % 268_435_455 + 1;
-                        identifier = NonZeroU32::new(self.next_sub_id);
+                        s.properties.subscription_identifier = NonZeroU32::new(self.next_sub_id);
                     }
+                    let identifier = s.properties.subscription_identifier;
                     let r = session.subscribe(s.filters.clone(), identifier, s.properties.clone());
                     if r.is_ok() {
                         if let Some(tx) = &s.stream {

@@ -666,3 +666,38 @@ async fn qos0_publishes_after_a_cut_with_unwritten_bytes_still_resolve() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_subscription_resent_after_a_cut_keeps_its_identifier() {
+    let (client, driving, mut server) = mock(|o| o);
+    tokio::spawn(driving);
+    let mut peer = server.next().await;
+    peer.accept(false).await;
+    let c = client.clone();
+    let sub = tokio::spawn(async move { c.subscribe_stream("ids/#", QoS::AtMostOnce).await });
+    let Packet::Subscribe(first) = peer.expect().await else {
+        panic!()
+    };
+    let id = first.properties.subscription_identifier.expect("assigned");
+    drop(peer);
+    let mut peer = server.next().await;
+    peer.accept(false).await;
+    let Packet::Subscribe(again) = peer.expect().await else {
+        panic!()
+    };
+    assert_eq!(again.properties.subscription_identifier, Some(id));
+    peer.suback(again.packet_id, ReasonCode::Success).await;
+    let mut stream = sub.await.unwrap().unwrap();
+    let mut p = Publish::new(
+        TopicName::try_from("ids/x").unwrap(),
+        QosPid::AtMostOnce,
+        "v".into(),
+    );
+    p.properties.subscription_identifiers.push(id);
+    peer.send(Packet::Publish(p)).await;
+    let m = timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.topic(), "ids/x");
+}
