@@ -167,9 +167,13 @@ impl Driver {
                     Err(_) => Err(Error::Timeout),
                 }
             };
+            let mut opened = false;
             let end = match self.offline(open).await {
                 None => return Ok(()),
-                Some(Ok(io)) => self.serve(io).await,
+                Some(Ok(io)) => {
+                    opened = true;
+                    self.serve(io).await
+                }
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "connection attempt failed");
                     ServeEnd::Lost(match &e {
@@ -182,9 +186,12 @@ impl Driver {
                 ServeEnd::Shutdown => return Ok(()),
                 ServeEnd::Lost(reason) => reason,
             };
-            let _ = self.shared.events.send(Event::Disconnected {
-                reason: reason.clone(),
-            });
+            // A connection that never opened is reported by the next `Reconnecting`.
+            if opened {
+                let _ = self.shared.events.send(Event::Disconnected {
+                    reason: reason.clone(),
+                });
+            }
             let error = match &reason {
                 DisconnectReason::Refused(code) => Error::Refused(*code),
                 DisconnectReason::Transport(Some(e)) => Error::Io(e.clone()),

@@ -152,6 +152,7 @@ impl Server {
 #[tokio::test(start_paused = true)]
 async fn reconnects_with_exponential_backoff_and_resends_unacknowledged_with_dup() {
     let (client, driving, mut server) = mock(|o| o.session_expiry(300));
+    let mut events = client.events();
     tokio::spawn(driving);
     let mut peer = server.next().await;
     assert!(
@@ -189,6 +190,30 @@ async fn reconnects_with_exponential_backoff_and_resends_unacknowledged_with_dup
 
     // v5 reconnection asks to resume; the server has the session: resend with DUP.
     assert!(!peer.accept(true).await, "reconnection resumes the session");
+    // One Disconnected for the cut; each scheduled attempt is announced, failed ones included.
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        seen.push(match e {
+            Event::Connected { .. } => "connected".to_string(),
+            Event::Disconnected { .. } => "disconnected".to_string(),
+            Event::Reconnecting { attempt, delay } => {
+                format!("retry {attempt} {}", delay.as_secs())
+            }
+            _ => "other".to_string(),
+        });
+    }
+    // (The reconnection's own Connected may or may not have been handled yet.)
+    assert_eq!(
+        seen[..6.min(seen.len())],
+        [
+            "connected",
+            "disconnected",
+            "retry 1 1",
+            "retry 2 2",
+            "retry 3 4",
+            "retry 4 8"
+        ]
+    );
     let Packet::Publish(again) = peer.expect().await else {
         panic!()
     };
