@@ -286,7 +286,7 @@ impl ConnArgs {
             .version(version)
             .keep_alive(self.keepalive)
             .clean_start(!self.persistent)
-            // A command line tool reports a lost connection instead of retrying.
+            // One-shot tools report a lost connection; `sub` overrides this and reconnects.
             .reconnect(Reconnect::disabled())
             .properties(props.connect.clone());
         if let Some(id) = &self.id {
@@ -583,6 +583,12 @@ fn print(out: &mut impl Write, a: &SubArgs, m: &Message) -> std::io::Result<()> 
 async fn subscribe(a: SubArgs) -> Outcome {
     let props = Props::parse(&a.conn.property)?;
     let (options, url_topic) = a.conn.options(&props)?;
+    // Like mosquitto_sub, a subscriber outlives broker restarts: it reconnects (every second
+    // at first, backing off to 30 s) and subscribes again if the session was lost.
+    let options = options.reconnect(Reconnect::backoff(
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+    ));
     let mut filters = a.topic.clone();
     filters.extend(url_topic);
     if filters.is_empty() {

@@ -20,17 +20,38 @@ fn starling() -> Command {
 /// A Starling broker on a runtime of its own thread; dropped with the test.
 struct Broker {
     addr: SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Broker {
+    /// Shuts the broker down and waits until its listener is closed.
+    fn stop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 fn broker(allow_anonymous: bool) -> Broker {
+    broker_at("127.0.0.1:0".parse().unwrap(), allow_anonymous)
+}
+
+fn broker_at(addr: SocketAddr, allow_anonymous: bool) -> Broker {
     let (tx, rx) = mpsc::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
             let b = starling_broker::Broker::builder()
-                .listen_tcp("127.0.0.1:0".parse().unwrap(), allow_anonymous)
+                .listen_tcp(addr, allow_anonymous)
                 .build()
                 .unwrap()
                 .spawn()
@@ -43,7 +64,8 @@ fn broker(allow_anonymous: bool) -> Broker {
     });
     Broker {
         addr: rx.recv_timeout(Duration::from_secs(10)).unwrap(),
-        _stop: stop,
+        stop: Some(stop),
+        thread: Some(thread),
     }
 }
 
@@ -513,4 +535,27 @@ fn exit_after_subscribe_and_v5_subscription_options() {
     publish(b.addr, &["-V", "5", "-t", "opts/live", "-m", "new", "-r"]);
     // Retain as published: the live retained message keeps RETAIN.
     assert_eq!(finish(s), (0, "opts/live new 1\n".into()));
+}
+
+#[test]
+fn sub_reconnects_and_resubscribes_after_a_broker_restart() {
+    let mut b = broker(true);
+    let addr = b.addr;
+    let s = sub(
+        addr,
+        &["-t", "restart/#", "-v", "-C", "2", "-W", "30", "-q", "1"],
+    );
+    assert_eq!(
+        publish(addr, &["-t", "restart/a", "-m", "before", "-q", "1"]),
+        0
+    );
+    b.stop();
+    // A new broker on the same port, without the old session: the subscriber reconnects,
+    // subscribes again and gets the retained message published meanwhile.
+    let _b2 = broker_at(addr, true);
+    assert_eq!(
+        publish(addr, &["-t", "restart/b", "-m", "after", "-q", "1", "-r"]),
+        0
+    );
+    assert_eq!(finish(s), (0, "restart/a before\nrestart/b after\n".into()));
 }
