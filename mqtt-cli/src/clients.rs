@@ -8,7 +8,7 @@ use starling_client::{
         PublishProperties, QoS, ReasonCode, RetainHandling, SubscribeProperties,
         SubscriptionOptions, TopicName, Will, WillProperties,
     },
-    format, Client, ConnectOptions, Error, Message, ParsedUrl, Reconnect,
+    format, Client, ConnectOptions, Error, Event, Message, ParsedUrl, Reconnect,
 };
 use std::{
     io::{BufRead, Read, Write},
@@ -343,6 +343,24 @@ impl ConnArgs {
         })?;
         if self.debug {
             eprintln!("Client connected ({version:?})");
+            // Later connection events (lost, retrying, back) on stderr too.
+            let mut events = client.events();
+            tokio::spawn(async move {
+                while let Ok(event) = events.recv().await {
+                    match event {
+                        Event::Connected { session_present } => {
+                            eprintln!("Client connected (session present: {session_present})")
+                        }
+                        Event::Disconnected { reason } => {
+                            eprintln!("Client disconnected: {reason:?}")
+                        }
+                        Event::Reconnecting { attempt, delay } => {
+                            eprintln!("Client reconnecting in {delay:?} (attempt {attempt})")
+                        }
+                        other => eprintln!("Client event: {other:?}"),
+                    }
+                }
+            });
         }
         Ok(client)
     }
