@@ -24,8 +24,8 @@ use tokio::{
 const SMALL_READ: usize = 256;
 /// Read buffer of a busy connection.
 const BIG_READ: usize = 16 * 1024;
-/// Largest write buffer a connection keeps between bursts.
-const MAX_KEPT_WRITE: usize = 64 * 1024;
+/// Largest write buffer a busy connection keeps between bursts (an idle one gives it all back).
+const MAX_KEPT_WRITE: usize = 1024 * 1024;
 /// Quiet time after which a connection gives back its burst buffers.
 const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(2);
 
