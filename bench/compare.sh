@@ -90,7 +90,8 @@ run() { # broker scenario args...
   if line=$(timeout 120 "$STARLING" bench scenario "$@" --port "$port" --duration 60 --json --quiet $( [ "$1" = idle ] && echo --broker-pid "$pid" ) 2>"$tmp/lg.err"); then
     echo "{\"broker\":\"$broker\",${line#\{}" | tee -a "$out/results.jsonl"
   else
-    echo "{\"broker\":\"$broker\",\"scenario\":\"$1\",\"error\":$(python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read().strip()))' "$tmp/lg.err")}" | tee -a "$out/results.jsonl"
+    local qos; qos=$(printf '%s\n' "$@" | sed -n '/^--qos$/{n;p;q}')
+    echo "{\"broker\":\"$broker\",\"scenario\":\"$1\",\"qos\":${qos:-0},\"error\":$(python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read().strip()))' "$tmp/lg.err")}" | tee -a "$out/results.jsonl"
   fi
   stop_broker
 }

@@ -9,7 +9,8 @@ from collections import defaultdict
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 by = defaultdict(dict)
 for r in rows:
-    key = (r["scenario"], r.get("qos", ""))
+    # A failed run's row may lack its QoS (it is then reported on a row of its own).
+    key = (r["scenario"], str(r.get("qos", "")))
     by[key][r["broker"]] = r
 
 def metric(r, name):
