@@ -27,7 +27,7 @@ const BIG_READ: usize = 16 * 1024;
 /// Largest write buffer a busy connection keeps between bursts (an idle one gives it all back).
 const MAX_KEPT_WRITE: usize = 1024 * 1024;
 /// Quiet time after which a connection gives back its burst buffers.
-const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(2);
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Runs one connection to completion.
 pub(crate) async fn run<IO>(io: IO, conn: ConnId, listener: ListenerInfo, shared: Arc<Shared>)
@@ -121,6 +121,7 @@ where
                 c.session.handle_timeout(now.into_std());
                 if idle_at.is_some_and(|t| now >= t) {
                     c.session.release_idle_memory();
+                    outbox.release_idle_memory();
                     inbox = VecDeque::new();
                     released = true;
                 }

@@ -90,6 +90,14 @@ impl Outbox {
         );
     }
 
+    /// Gives back the queue's buffer if it is empty (an idle connection).
+    pub(crate) fn release_idle_memory(&self) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if q.is_empty() && q.capacity() > 0 {
+            *q = VecDeque::new();
+        }
+    }
+
     pub(crate) async fn notified(&self) {
         self.notify.notified().await
     }
