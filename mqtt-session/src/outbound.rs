@@ -76,11 +76,18 @@ impl Hasher for IdHasher {
     }
 }
 
+/// A map keyed by packet identifier, hashed with [`IdHasher`] (and 16 bytes smaller than one
+/// with `RandomState`). Keys chosen by the peer are bounded by the Receive Maximum, so a
+/// crafted set of colliding identifiers costs little.
+pub(crate) type IdMap<V> = HashMap<u16, V, BuildHasherDefault<IdHasher>>;
+/// A set of packet identifiers, as [`IdMap`].
+pub(crate) type IdSet = std::collections::HashSet<u16, BuildHasherDefault<IdHasher>>;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Outbound {
     /// Boxed: the table stays small (a removal moves 16 bytes, not a whole PUBLISH), which
     /// matters with thousands of flows per connection.
-    inflight: HashMap<u16, (u64, Box<InflightPublish>), BuildHasherDefault<IdHasher>>,
+    inflight: IdMap<(u64, Box<InflightPublish>)>,
     seq: u64,
     next_id: PacketId,
     /// The peer's Receive Maximum: the send quota (v5 [MQTT-4.9.0-1]).

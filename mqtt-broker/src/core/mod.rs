@@ -191,8 +191,9 @@ struct SharedGroup {
 #[derive(Debug)]
 struct SessionRecord {
     conn: Option<ConnId>,
-    /// Stored state while offline.
-    offline: Option<SessionState>,
+    /// Stored state while offline (boxed: most records are online, and every record pays
+    /// for the inline size).
+    offline: Option<Box<SessionState>>,
     /// When an offline session expires (`None`: never, or online).
     expires_at: Option<Instant>,
     /// Subscriptions (full filter strings) for cleanup.
@@ -291,7 +292,7 @@ impl Core {
                 client.clone(),
                 SessionRecord {
                     conn: None,
-                    offline: Some(state),
+                    offline: Some(Box::new(state)),
                     expires_at,
                     filters: Vec::new(),
                     persistent: true,

@@ -61,7 +61,11 @@ impl Core {
         record.expires_at = None;
         record.persistent = request.session_expiry_interval != 0;
         // v5 [MQTT-3.1.2-5]: resume the existing session; [MQTT-3.1.2-6]: or start a new one.
-        let resume = record.offline.take().filter(|_| !request.clean_start);
+        let resume = record
+            .offline
+            .take()
+            .filter(|_| !request.clean_start)
+            .map(|s| *s);
         self.conns.insert(conn, client.clone());
         self.outputs.push_back(Output::Accept {
             conn,
@@ -109,7 +113,7 @@ impl Core {
                     expires_at,
                 }));
             }
-            record.offline = Some(state);
+            record.offline = Some(Box::new(state));
         }
         if let Some(will) = will {
             let delay = will.properties.will_delay_interval.unwrap_or(0).min(sei);
@@ -331,7 +335,7 @@ impl Core {
             });
             return;
         }
-        let state = record.offline.get_or_insert_with(SessionState::default);
+        let state = record.offline.get_or_insert_with(Box::default);
         if message.qos.min(options.qos) == QoS::AtMostOnce && !self.config.queue_qos0_offline {
             self.stats.dropped_offline_qos0 += 1;
             return;

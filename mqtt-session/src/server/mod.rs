@@ -10,7 +10,7 @@ pub use deliver::Delivery;
 use crate::{
     alias::{InboundAliases, OutboundAliases},
     auth::AuthMethod,
-    outbound::Outbound,
+    outbound::{IdMap, IdSet, Outbound},
     timer::{Timer, TimerTable},
     Message, SessionState, Subscription,
 };
@@ -20,7 +20,7 @@ use starling_codec::{
     UserProperties, Will, MAX_PACKET_SIZE,
 };
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::VecDeque,
     time::{Duration, Instant},
 };
 
@@ -247,17 +247,17 @@ pub struct ServerSession {
     dropped: u64,
     outbound: Outbound,
     /// Inbound QoS 1/2 messages handed to the broker and not yet acknowledged, by id.
-    inbound_pending: HashMap<u16, QoS>,
+    inbound_pending: IdMap<QoS>,
     /// Inbound QoS 2 ids whose PUBREC was sent and PUBREL not yet received.
-    inbound_qos2: HashSet<u16>,
+    inbound_qos2: IdSet,
     /// Those of `inbound_qos2` resumed from an earlier connection and not seen again on this
     /// one: the client's send quota starts afresh on each connection (v5 §4.9), so they do not
     /// count against our Receive Maximum until the client resends them.
-    resumed_qos2: HashSet<u16>,
+    resumed_qos2: IdSet,
     inbound_aliases: InboundAliases,
     outbound_aliases: OutboundAliases,
-    pending_subscribe: HashMap<u16, Vec<Subscription>>,
-    pending_unsubscribe: HashMap<u16, Vec<TopicFilter>>,
+    pending_subscribe: IdMap<Vec<Subscription>>,
+    pending_unsubscribe: IdMap<Vec<TopicFilter>>,
     /// Effective keep alive in seconds (0: off).
     keep_alive: u16,
     session_expiry_interval: u32,
@@ -301,12 +301,12 @@ impl ServerSession {
             queued_bytes: 0,
             dropped: 0,
             outbound: Outbound::new(PacketId::from(std::num::NonZeroU16::MIN)),
-            inbound_pending: HashMap::new(),
-            inbound_qos2: HashSet::new(),
-            resumed_qos2: HashSet::new(),
+            inbound_pending: IdMap::default(),
+            inbound_qos2: IdSet::default(),
+            resumed_qos2: IdSet::default(),
             outbound_aliases: OutboundAliases::new(0),
-            pending_subscribe: HashMap::new(),
-            pending_unsubscribe: HashMap::new(),
+            pending_subscribe: IdMap::default(),
+            pending_unsubscribe: IdMap::default(),
             keep_alive: 0,
             session_expiry_interval: 0,
             peer_max_packet_size: MAX_PACKET_SIZE,
