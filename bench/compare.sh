@@ -11,7 +11,9 @@
 # pairs, QoS 0 and 1, 64-byte payloads; latency at a fixed 5k msg/s; 10k idle connections
 # (connect rate and broker RSS). Queues are unlimited on every broker so QoS 1 loss measures
 # the broker, not a queue limit (Mosquitto: max_queued_messages 0; rumqttd: large segments;
-# Starling: large outboxes/queues).
+# Starling: large outboxes/queues). The loader keeps up to 1000 QoS 1 publishes unacknowledged
+# per client (MQTT 3.1.1 announces no limit), so rumqttd's max_inflight_count is raised to
+# match: at its default it disconnects such a publisher.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -60,7 +62,7 @@ next_connection_delay_ms = 0
     [v4.1.connections]
     connection_timeout_ms = 60000
     max_payload_size = 20480
-    max_inflight_count = 100
+    max_inflight_count = 1000
     dynamic_filters = true
 TOML
       "$RUMQTTD" -c "$tmp/rumqttd.toml" >"$tmp/$name.log" 2>&1 & pid=$! ;;
