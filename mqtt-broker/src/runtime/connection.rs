@@ -52,7 +52,13 @@ where
         return;
     }
     let mut c = Connection {
-        session: ServerSession::new(Instant::now().into_std(), shared.config.session.clone()),
+        session: ServerSession::new(Instant::now().into_std(), {
+            let mut config = shared.config.session.clone();
+            // Finished deliveries need nothing from the broker (the core learns about
+            // unacknowledged ones from the session state when the connection ends).
+            config.report_deliveries = false;
+            config
+        }),
         conn,
         listener,
         router,

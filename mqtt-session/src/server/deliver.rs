@@ -104,6 +104,9 @@ impl ServerSession {
             // v5 [MQTT-3.1.2-25]: too large for this connection's client: discarded, and
             // behave as if it had been delivered.
             for packet_id in resends.too_large {
+                if !self.config.report_deliveries {
+                    continue;
+                }
                 self.events.push_back(ServerEvent::Delivered {
                     packet_id,
                     reason: ReasonCode::PacketTooLarge,

@@ -136,8 +136,10 @@ impl ServerSession {
     pub(super) fn handle_ack_result(&mut self, now: Instant, outcome: AckOutcome) {
         match outcome {
             AckOutcome::Completed { packet_id, reason } => {
-                self.events
-                    .push_back(ServerEvent::Delivered { packet_id, reason });
+                if self.config.report_deliveries {
+                    self.events
+                        .push_back(ServerEvent::Delivered { packet_id, reason });
+                }
                 // Quota freed (v5 §4.9): send what waits.
                 self.drain_queue(now);
             }

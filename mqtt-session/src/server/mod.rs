@@ -61,6 +61,9 @@ pub struct ServerConfig {
     pub max_queued_bytes: usize,
     /// What to do when the queue is full.
     pub queue_policy: QueuePolicy,
+    /// Report [`ServerEvent::Delivered`] for every finished outbound QoS 1/2 flow (default
+    /// true). A broker that does not use them turns them off: one event fewer per PUBACK.
+    pub report_deliveries: bool,
 }
 
 /// The default [`ServerConfig::max_inflight`].
@@ -94,6 +97,7 @@ impl Default for ServerConfig {
             max_queued_messages: 1000,
             max_queued_bytes: 64 * 1024 * 1024,
             queue_policy: QueuePolicy::DropNewest,
+            report_deliveries: true,
         }
     }
 }

@@ -736,3 +736,24 @@ fn max_inflight_caps_unacknowledged_deliveries_for_clients_without_receive_maxim
         Ok(Delivery::Queued)
     );
 }
+
+#[test]
+fn finished_deliveries_are_not_reported_when_turned_off() {
+    let config = ServerConfig {
+        report_deliveries: false,
+        ..ServerConfig::default()
+    };
+    let mut raw = RawServer::connected(config, connect(ProtocolVersion::V5, "c"), Accept::new());
+    let Delivery::Sent(Some(id)) = deliver(
+        &mut raw,
+        message("t", QoS::AtLeastOnce, false),
+        at(QoS::AtLeastOnce),
+    ) else {
+        panic!()
+    };
+    raw.recv();
+    raw.send(Packet::PubAck(PubAck::new(id)));
+    // v5 [MQTT-4.3.2-3]: the flow is finished all the same.
+    assert_eq!(raw.session.inflight_len(), 0);
+    assert_eq!(raw.events(), vec![]);
+}
