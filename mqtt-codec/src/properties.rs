@@ -536,9 +536,26 @@ pub struct PublishProperties {
 }
 
 impl PublishProperties {
-    /// Whether no property is set.
+    /// Whether no property is set (field by field: no default value is built).
     pub fn is_empty(&self) -> bool {
-        *self == PublishProperties::default()
+        let PublishProperties {
+            payload_format_indicator,
+            message_expiry_interval,
+            topic_alias,
+            response_topic,
+            correlation_data,
+            user_properties,
+            subscription_identifiers,
+            content_type,
+        } = self;
+        payload_format_indicator.is_none()
+            && message_expiry_interval.is_none()
+            && topic_alias.is_none()
+            && response_topic.is_none()
+            && correlation_data.is_none()
+            && user_properties.is_empty()
+            && subscription_identifiers.is_empty()
+            && content_type.is_none()
     }
 }
 

@@ -158,7 +158,12 @@ impl Publish {
             w.put_u16(pid.get());
         }
         if version.is_v5() {
-            self.properties.encode(w);
+            if self.properties.is_empty() {
+                // The common case: a zero-length property block, no counting pass.
+                w.put_u8(0);
+            } else {
+                self.properties.encode(w);
+            }
         }
         Ok(())
     }
