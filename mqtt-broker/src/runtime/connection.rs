@@ -21,7 +21,7 @@ use tokio::{
 };
 
 /// Read buffer of a quiet connection.
-const SMALL_READ: usize = 256;
+const SMALL_READ: usize = 128;
 /// Read buffer of a busy connection.
 const BIG_READ: usize = 16 * 1024;
 /// Largest write buffer a busy connection keeps between bursts (an idle one gives it all back).
