@@ -345,8 +345,11 @@ impl ServerSession {
             .map_or(u16::MAX, |r| r.get());
         self.outbound
             .set_receive_maximum(client_receive_max.min(self.config.max_inflight));
-        self.outbound_aliases =
-            OutboundAliases::new(info.properties.topic_alias_maximum.unwrap_or(0));
+        self.outbound_aliases = info
+            .properties
+            .topic_alias_maximum
+            .filter(|&max| max > 0)
+            .map(|max| Box::new(OutboundAliases::new(max)));
         self.phase = ServerPhase::Connected;
         self.timers.stop(Timer::Connect);
         self.touch(now);

@@ -168,8 +168,11 @@ impl ServerSession {
         // one may still be longer than a short topic. Use one only if the PUBLISH with the full
         // topic and an alias fits, else the client would never see the alias established.
         let mut full_topic = None;
-        if self.version == ProtocolVersion::V5 && len + 4 <= max {
-            match self.outbound_aliases.assign(&publish.topic) {
+        if let (true, Some(aliases)) = (
+            self.version == ProtocolVersion::V5 && len + 4 <= max,
+            self.outbound_aliases.as_mut(),
+        ) {
+            match aliases.assign(&publish.topic) {
                 AliasUse::None => {}
                 AliasUse::Establish(a) => publish.properties.topic_alias = Some(a),
                 AliasUse::Reuse(a) => {

@@ -24,10 +24,14 @@ impl ServerSession {
             );
             return;
         }
-        if self.version.is_v5() {
+        // Only a PUBLISH with an alias needs resolving (an empty topic without one is refused
+        // by the decoder): no clone of every topic.
+        if let (true, Some(alias)) = (self.version.is_v5(), publish.properties.topic_alias) {
+            let max = self.config.topic_alias_maximum;
             match self
                 .inbound_aliases
-                .resolve(&publish.topic, publish.properties.topic_alias)
+                .get_or_insert_with(|| Box::new(crate::alias::InboundAliases::new(max)))
+                .resolve(&publish.topic, Some(alias))
             {
                 Ok(topic) => publish.topic = topic,
                 // v5 [MQTT-3.2.2-17], v5 [MQTT-3.3.2-12]: only 1..=maximum; unknown alias: 0x94 too.

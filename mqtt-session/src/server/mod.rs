@@ -258,8 +258,10 @@ pub struct ServerSession {
     /// one: the client's send quota starts afresh on each connection (v5 §4.9), so they do not
     /// count against our Receive Maximum until the client resends them.
     resumed_qos2: IdSet,
-    inbound_aliases: InboundAliases,
-    outbound_aliases: OutboundAliases,
+    /// Topic aliases, made on first use (most clients use none; every idle session would
+    /// otherwise carry both tables).
+    inbound_aliases: Option<Box<InboundAliases>>,
+    outbound_aliases: Option<Box<OutboundAliases>>,
     pending_subscribe: IdMap<Vec<Subscription>>,
     pending_unsubscribe: IdMap<Vec<TopicFilter>>,
     /// Effective keep alive in seconds (0: off).
@@ -294,7 +296,7 @@ impl ServerSession {
         timers.set(Timer::Connect, now + config.connect_timeout);
         ServerSession {
             decoder: Decoder::server(config.max_packet_size),
-            inbound_aliases: InboundAliases::new(config.topic_alias_maximum),
+            inbound_aliases: None,
             config,
             phase: ServerPhase::AwaitingConnect,
             version: ProtocolVersion::V5,
@@ -308,7 +310,7 @@ impl ServerSession {
             inbound_pending: IdMap::default(),
             inbound_qos2: IdSet::default(),
             resumed_qos2: IdSet::default(),
-            outbound_aliases: OutboundAliases::new(0),
+            outbound_aliases: None,
             pending_subscribe: IdMap::default(),
             pending_unsubscribe: IdMap::default(),
             keep_alive: 0,
