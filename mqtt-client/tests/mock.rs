@@ -140,6 +140,18 @@ fn mock(options: impl FnOnce(ConnectOptions) -> ConnectOptions) -> (Client, Driv
 }
 
 impl Server {
+    /// Makes the next `n` connection attempts fail.
+    fn refuse(&self, n: u32) {
+        self.refuse.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Cuts `peer` and waits for the first refused reconnection attempt: the client is offline.
+    async fn go_offline(&mut self, peer: Peer) {
+        self.refuse(1000);
+        drop(peer);
+        self.failures.recv().await.unwrap();
+    }
+
     async fn next(&mut self) -> Peer {
         timeout(Duration::from_secs(600), self.conns.recv())
             .await
@@ -170,7 +182,7 @@ async fn reconnects_with_exponential_backoff_and_resends_unacknowledged_with_dup
     let id = first.qos_pid.packet_id().unwrap();
 
     // Cut the connection and refuse the next three attempts.
-    server.refuse.store(3, std::sync::atomic::Ordering::SeqCst);
+    server.refuse(3);
     let cut = Instant::now();
     drop(peer);
     let mut attempts = Vec::new();
@@ -346,11 +358,7 @@ async fn offline_queue_holds_expires_and_applies_its_policy() {
     let mut peer = server.next().await;
     peer.accept(false).await;
     // Offline: every attempt fails for a long while.
-    server
-        .refuse
-        .store(1000, std::sync::atomic::Ordering::SeqCst);
-    drop(peer);
-    server.failures.recv().await.unwrap();
+    server.go_offline(peer).await;
 
     let c = client.clone();
     let short = tokio::spawn(async move {
@@ -379,7 +387,7 @@ async fn offline_queue_holds_expires_and_applies_its_policy() {
     });
     assert!(matches!(mei.await.unwrap(), Err(Error::Expired)));
     // The server comes back: the survivor is sent.
-    server.refuse.store(0, std::sync::atomic::Ordering::SeqCst);
+    server.refuse(0);
     let mut peer = server.next().await;
     peer.accept(false).await;
     let Packet::Publish(p) = peer.expect().await else {
@@ -398,11 +406,7 @@ async fn drop_oldest_policy_evicts_the_oldest() {
     tokio::spawn(driving);
     let mut peer = server.next().await;
     peer.accept(false).await;
-    server
-        .refuse
-        .store(1000, std::sync::atomic::Ordering::SeqCst);
-    drop(peer);
-    server.failures.recv().await.unwrap();
+    server.go_offline(peer).await;
     let c = client.clone();
     let old = tokio::spawn(async move { c.publish("old", "1").qos(QoS::AtLeastOnce).await });
     tokio::task::yield_now().await;
