@@ -103,6 +103,18 @@ fn sub(addr: SocketAddr, args: &[&str]) -> Child {
     child
 }
 
+/// Starts `starling sub` without waiting for its subscription (for runs that end by `-W`).
+fn sub_quiet(addr: SocketAddr, args: &[&str]) -> Child {
+    starling()
+        .arg("sub")
+        .args(hp(addr))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Waits for a child (bounded) and returns its exit code and stdout.
 fn finish(child: Child) -> (i32, String) {
     let (tx, rx) = mpsc::channel();
@@ -168,16 +180,7 @@ fn pub_and_sub_round_trip_in_both_versions() {
 #[test]
 fn sub_timeout_exits_27_and_refused_connect_exits_with_the_connack_code() {
     let b = broker(true);
-    let (code, out) = finish(
-        starling()
-            .arg("sub")
-            .args(hp(b.addr))
-            .args(["-t", "quiet", "-W", "1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (code, out) = finish(sub_quiet(b.addr, &["-t", "quiet", "-W", "1"]));
     assert_eq!((code, out.as_str()), (27, ""));
     let closed = broker(false);
     // 3.1.1 return code 5 (not authorized); v5 reason code 0x87 = 135.
@@ -267,10 +270,9 @@ fn retained_only_remove_retained_filter_out_and_stdin_lines() {
     for t in ["keep/a", "keep/b"] {
         publish(b.addr, &["-t", t, "-m", t, "-r", "-q", "1"]);
     }
-    let s = starling()
-        .arg("sub")
-        .args(hp(b.addr))
-        .args([
+    let s = sub_quiet(
+        b.addr,
+        &[
             "-t",
             "keep/#",
             "--retained-only",
@@ -278,24 +280,14 @@ fn retained_only_remove_retained_filter_out_and_stdin_lines() {
             "-v",
             "-W",
             "2",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+    );
     let (_, out) = finish(s);
     let mut lines: Vec<&str> = out.lines().collect();
     lines.sort();
     assert_eq!(lines, ["keep/a keep/a", "keep/b keep/b"]);
     // Nothing retained remains.
-    let s = starling()
-        .arg("sub")
-        .args(hp(b.addr))
-        .args(["-t", "keep/#", "-W", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let s = sub_quiet(b.addr, &["-t", "keep/#", "-W", "1"]);
     assert_eq!(finish(s), (27, String::new()));
 
     // -l: one message per stdin line; -T filters a topic out; -N drops the newline.
