@@ -259,14 +259,6 @@ impl Connection {
     /// boxed, and only built when there are events, so that the state every idle connection's
     /// task carries stays small.
     async fn events(&mut self) -> bool {
-        // Completed deliveries (every PUBACK/PUBCOMP) need nothing from the broker: drop them
-        // here instead of building the handling future for them.
-        while matches!(
-            self.session.peek_event(),
-            Some(ServerEvent::Delivered { .. })
-        ) {
-            self.session.poll_event();
-        }
         if self.session.has_events() {
             Box::pin(self.handle_events()).await
         } else {

@@ -560,11 +560,6 @@ impl ServerSession {
         !self.events.is_empty()
     }
 
-    /// The event [`poll_event`](Self::poll_event) would return next, left in place.
-    pub fn peek_event(&self) -> Option<&ServerEvent> {
-        self.events.front()
-    }
-
     /// The next event for the broker.
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
         self.events.pop_front()
