@@ -732,6 +732,9 @@ struct ServerHarness {
     recent: Vec<u16>,
     ids: OutboundIds,
     closed: bool,
+    /// The accepted CONNECT's Maximum Packet Size and Receive Maximum (the session lets the
+    /// CONNECT go once accepted).
+    accepted_limits: (u32, usize),
 }
 
 impl ServerHarness {
@@ -774,6 +777,7 @@ impl ServerHarness {
             recent: Vec::new(),
             ids: OutboundIds::default(),
             closed: false,
+            accepted_limits: (MAX_PACKET_SIZE, usize::from(u16::MAX)),
         }
     }
 
@@ -787,17 +791,23 @@ impl ServerHarness {
     }
 
     fn peer_max_packet_size(&self) -> u32 {
-        self.session
-            .connect_info()
-            .and_then(|i| i.properties.maximum_packet_size)
-            .map_or(MAX_PACKET_SIZE, NonZeroU32::get)
+        match self.session.connect_info() {
+            Some(i) => i
+                .properties
+                .maximum_packet_size
+                .map_or(MAX_PACKET_SIZE, NonZeroU32::get),
+            None => self.accepted_limits.0,
+        }
     }
 
     fn peer_receive_maximum(&self) -> usize {
-        self.session
-            .connect_info()
-            .and_then(|i| i.properties.receive_maximum)
-            .map_or(usize::from(u16::MAX), |r| usize::from(r.get()))
+        match self.session.connect_info() {
+            Some(i) => i
+                .properties
+                .receive_maximum
+                .map_or(usize::from(u16::MAX), |r| usize::from(r.get())),
+            None => self.accepted_limits.1,
+        }
     }
 
     fn step(&mut self, input: &mut Input<'_>) {
@@ -854,7 +864,12 @@ impl ServerHarness {
                 if let Some(state) = resume {
                     accept = accept.resume(state);
                 }
-                if self.session.accept(self.now, accept).is_ok() && !resumed {
+                let limits = (self.peer_max_packet_size(), self.peer_receive_maximum());
+                let accepted = self.session.accept(self.now, accept).is_ok();
+                if accepted {
+                    self.accepted_limits = limits;
+                }
+                if accepted && !resumed {
                     self.ids = OutboundIds::default();
                 }
                 // What waited for the decision.

@@ -30,7 +30,7 @@ const MAX_KEPT_WRITE: usize = 1024 * 1024;
 const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Runs one connection to completion.
-pub(crate) async fn run<IO>(io: IO, conn: ConnId, listener: ListenerInfo, shared: Arc<Shared>)
+pub(crate) async fn run<IO>(mut io: IO, conn: ConnId, listener: ListenerInfo, shared: Arc<Shared>)
 where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -69,7 +69,8 @@ where
         goodbye: BytesMut::new(),
     };
     let mut shutdown = shared.shutdown.subscribe();
-    let (mut reader, mut writer) = tokio::io::split(io);
+    // Reads happen only inside the select and writes only after it, so the stream is not
+    // split (a split costs every connection a shared allocation and a lock per operation).
     // Idle connections keep a small read buffer; a read that fills it makes the next one
     // bigger, and an emptied big buffer is given back (payloads keep their own share of it).
     let mut rbuf = BytesMut::with_capacity(SMALL_READ);
@@ -112,7 +113,7 @@ where
                     c.apply(msg, &mut rbuf);
                 }
             }
-            n = reader.read_buf(&mut rbuf), if can_read => {
+            n = io.read_buf(&mut rbuf), if can_read => {
                 match n {
                     Ok(0) | Err(_) => c.session.handle_transport_closed(Instant::now().into_std()),
                     Ok(n) => {
@@ -145,7 +146,7 @@ where
         let mut failed = false;
         if !c.goodbye.is_empty() {
             let goodbye = c.goodbye.split();
-            failed = writer.write_all(&goodbye).await.is_err();
+            failed = io.write_all(&goodbye).await.is_err();
         }
         let out = c.session.transmit_buffer();
         if !out.is_empty() && !failed {
@@ -153,7 +154,7 @@ where
                 .bytes_sent
                 .fetch_add(out.len() as u64, Ordering::Relaxed);
             // flush: a no-op on TCP, it completes a pending frame on WebSocket.
-            failed = writer.write_all(out).await.is_err() || writer.flush().await.is_err();
+            failed = io.write_all(out).await.is_err() || io.flush().await.is_err();
         }
         out.clear();
         // A burst's buffer is not kept by an idle connection.
@@ -165,8 +166,8 @@ where
             c.events().await;
         }
         if closed || c.session.phase() == ServerPhase::Closed {
-            let _ = writer.flush().await;
-            let _ = writer.shutdown().await;
+            let _ = io.flush().await;
+            let _ = io.shutdown().await;
             // Drain the Closed event if the write failure produced it now.
             c.events().await;
             break;

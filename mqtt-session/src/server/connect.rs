@@ -97,6 +97,7 @@ impl ServerSession {
             properties: connect.properties,
             auth_data: None,
         };
+        self.auth_method = info.properties.authentication_method.clone();
         if let Some(refusal) = self.refusal(&info) {
             self.info = Some(Box::new(info));
             self.refuse(refusal);
@@ -177,10 +178,7 @@ impl ServerSession {
 
     /// Applies an [`AuthStep`] during CONNECT (`reauth` false) or re-authentication.
     fn apply_auth_step(&mut self, step: AuthStep, reauth: bool) {
-        let method = self
-            .info
-            .as_ref()
-            .and_then(|i| i.properties.authentication_method.clone());
+        let method = self.auth_method.clone();
         match step {
             AuthStep::Continue(data) => {
                 if !reauth {
@@ -220,10 +218,7 @@ impl ServerSession {
     }
 
     pub(super) fn handle_auth(&mut self, auth: Auth) {
-        let expected = self
-            .info
-            .as_ref()
-            .and_then(|i| i.properties.authentication_method.clone());
+        let expected = self.auth_method.clone();
         // v5 [MQTT-4.12.0-7]: no AUTH unless CONNECT named a method; [MQTT-4.12.0-5]: same method.
         let Some(expected) = expected else {
             self.violation(
@@ -281,7 +276,11 @@ impl ServerSession {
         } else {
             None
         };
-        let info = info.clone();
+        // Accepted: the CONNECT's details are not kept beyond what the session needs.
+        let Some(info) = self.info.take() else {
+            return Err(ServerError::WrongPhase(self.phase));
+        };
+        let info = *info;
         let config = &self.config;
         let mut ack = ConnAck::new(ReasonCode::Success);
         // v5 [MQTT-3.2.2-2]: Clean Start 1 → Session Present 0; [MQTT-3.2.2-3]: otherwise 1 when
@@ -338,24 +337,25 @@ impl ServerSession {
             p.authentication_data = info.auth_data.clone();
         }
         self.session_expiry_interval = info.session_expiry_interval;
-        self.will = info.will.clone().map(Box::new);
-        let client_receive_max = info
+        self.will = info.will.map(Box::new);
+        let receive_max = info
             .properties
             .receive_maximum
-            .map_or(u16::MAX, |r| r.get());
-        self.outbound
-            .set_receive_maximum(client_receive_max.min(self.config.max_inflight));
+            .map_or(u16::MAX, |r| r.get())
+            .min(self.config.max_inflight);
+        self.outbound.set_receive_maximum(receive_max);
         self.outbound_aliases = info
             .properties
             .topic_alias_maximum
             .filter(|&max| max > 0)
             .map(|max| Box::new(OutboundAliases::new(max)));
+        self.client_id = info.client_id;
         self.phase = ServerPhase::Connected;
         self.timers.stop(Timer::Connect);
         self.touch(now);
         self.send(Packet::ConnAck(Box::new(ack)));
         if let Some(state) = resume {
-            self.restore(state);
+            self.restore(state, receive_max);
             // v5 [MQTT-4.4.0-1], v3.1.1 [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP)
             // and PUBREL with their original ids (`drain_queue` sends them first).
             self.outbound.queue_resends();
@@ -367,16 +367,11 @@ impl ServerSession {
         Ok(())
     }
 
-    fn restore(&mut self, state: SessionState) {
+    fn restore(&mut self, state: SessionState, receive_max: u16) {
         self.state_subscriptions = state.subscriptions;
         let mut outbound = Outbound::new(state.next_packet_id);
         outbound.restore(state.inflight);
-        let receive_max = self
-            .info
-            .as_ref()
-            .and_then(|i| i.properties.receive_maximum)
-            .map_or(u16::MAX, |r| r.get());
-        outbound.set_receive_maximum(receive_max.min(self.config.max_inflight));
+        outbound.set_receive_maximum(receive_max);
         self.outbound = outbound;
         self.inbound_qos2 = state.inbound_qos2.into_iter().collect();
         self.resumed_qos2 = self.inbound_qos2.clone();

@@ -242,7 +242,14 @@ pub struct ServerSession {
     phase: ServerPhase,
     decoder: Decoder,
     version: ProtocolVersion,
+    /// What the CONNECT said, kept until the broker accepts or refuses it; once accepted only
+    /// the client identifier and the authentication method stay (an idle session does not carry
+    /// the password, will copy and properties of its CONNECT).
     info: Option<Box<ConnectInfo>>,
+    /// The client identifier of an accepted session (the assigned one included).
+    client_id: starling_codec::MqttStr,
+    /// The CONNECT's Authentication Method, for AUTH exchanges and re-authentication.
+    auth_method: Option<starling_codec::MqttStr>,
     auth: Option<Box<dyn AuthMethod>>,
     state_subscriptions: std::collections::BTreeMap<String, Subscription>,
     queued: VecDeque<crate::QueuedMessage>,
@@ -301,6 +308,8 @@ impl ServerSession {
             phase: ServerPhase::AwaitingConnect,
             version: ProtocolVersion::V5,
             info: None,
+            client_id: starling_codec::MqttStr::default(),
+            auth_method: None,
             auth: None,
             state_subscriptions: Default::default(),
             queued: VecDeque::new(),
@@ -346,10 +355,14 @@ impl ServerSession {
 
     /// The client identifier (assigned one included), once known.
     pub fn client_id(&self) -> Option<&str> {
-        self.info.as_ref().map(|i| i.client_id.as_str())
+        match &self.info {
+            Some(info) => Some(info.client_id.as_str()),
+            None => (!self.client_id.is_empty()).then(|| self.client_id.as_str()),
+        }
     }
 
-    /// What the CONNECT said, once received.
+    /// What the CONNECT said, from its arrival until the session is accepted (the session
+    /// then lets it go and keeps only what it needs, such as [`client_id`](Self::client_id)).
     pub fn connect_info(&self) -> Option<&ConnectInfo> {
         self.info.as_deref()
     }
