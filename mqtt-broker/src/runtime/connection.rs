@@ -68,7 +68,6 @@ where
         registered_with_core: false,
         goodbye: BytesMut::new(),
     };
-    let mut shutdown = shared.shutdown.subscribe();
     // Reads happen only inside the select and writes only after it, so the stream is not
     // split (a split costs every connection a shared allocation and a lock per operation).
     // Idle connections keep a small read buffer; a read that fills it makes the next one
@@ -79,7 +78,6 @@ where
     let mut last_active = Instant::now();
     let mut released = false;
     let mut continue_idle = false;
-    let mut shutting_down = false;
     loop {
         if rbuf.is_empty() && !busy && rbuf.capacity() > SMALL_READ {
             rbuf = BytesMut::with_capacity(SMALL_READ);
@@ -97,22 +95,11 @@ where
         let can_read = c.session.phase() != ServerPhase::AwaitingAccept;
         tokio::select! {
             biased;
-            // The watch guard is dropped inside: it is not `Send`.
-            _ = async { drop(shutdown.wait_for(|down| *down).await) }, if !shutting_down => {
-                shutting_down = true;
-                c.session.disconnect(ReasonCode::ServerShuttingDown);
-            }
-            _ = outbox.notified() => {
-                outbox.swap_out(&mut inbox);
-                for msg in inbox.drain(..) {
-                    if let ConnMsg::Deliver { message, .. } = &msg {
-                        if !c.may_receive(&message.topic).await {
-                            continue;
-                        }
-                    }
-                    c.apply(msg, &mut rbuf);
-                }
-            }
+            // Shutdown arrives through the outbox too (`ConnMsg::Disconnect` from the router),
+            // so an idle connection waits on one notification instead of two.
+            // Applied after the select: the arm stays synchronous, so the state every idle
+            // connection's task carries does not include a message being delivered.
+            _ = outbox.notified() => outbox.swap_out(&mut inbox),
             n = io.read_buf(&mut rbuf), if can_read => {
                 match n {
                     Ok(0) | Err(_) => c.session.handle_transport_closed(Instant::now().into_std()),
@@ -135,6 +122,9 @@ where
                 // A timer is not traffic: the idle clock keeps running.
                 continue_idle = true;
             }
+        }
+        if !inbox.is_empty() {
+            c.apply_all(&mut inbox, &mut rbuf).await;
         }
         if !std::mem::take(&mut continue_idle) {
             last_active = Instant::now();
@@ -183,7 +173,8 @@ struct Connection {
     router: mpsc::Sender<RouterMsg>,
     hooks: Arc<Hooks>,
     metrics: Arc<Metrics>,
-    identity: Option<super::hooks::Identity>,
+    /// Boxed: only ACL checks read it, and every idle connection carries this struct.
+    identity: Option<Box<super::hooks::Identity>>,
     /// Whether the core knows this connection (it sent Connect); then Closed must follow.
     registered_with_core: bool,
     /// Bytes the session queued before it closed (DISCONNECT, CONNACK refusal).
@@ -191,6 +182,28 @@ struct Connection {
 }
 
 impl Connection {
+    /// Applies what the router sent. With an authorizer every delivery is checked first; that
+    /// awaits, so it runs in a boxed future built only then.
+    async fn apply_all(&mut self, inbox: &mut VecDeque<ConnMsg>, rbuf: &mut BytesMut) {
+        if self.hooks.authorizer.is_none() {
+            for msg in inbox.drain(..) {
+                self.apply(msg, rbuf);
+            }
+            return;
+        }
+        Box::pin(async {
+            for msg in inbox.drain(..) {
+                if let ConnMsg::Deliver { message, .. } = &msg {
+                    if !self.may_receive(&message.topic).await {
+                        continue;
+                    }
+                }
+                self.apply(msg, rbuf);
+            }
+        })
+        .await;
+    }
+
     fn apply(&mut self, msg: ConnMsg, rbuf: &mut BytesMut) {
         let now = Instant::now().into_std();
         match msg {
@@ -274,7 +287,7 @@ impl Connection {
                     match self.hooks.authenticate(&info, &self.listener).await {
                         Ok(identity) => {
                             tracing::debug!(client_id = %identity.client_id, username = ?identity.username, "authenticated");
-                            self.identity = Some(identity);
+                            self.identity = Some(Box::new(identity));
                             self.registered_with_core = true;
                             let request = ConnectRequest {
                                 client_id: info.client_id.to_string(),

@@ -528,6 +528,11 @@ impl BrokerHandle {
     /// every task to finish.
     pub async fn shutdown(&self) {
         self.shared.shutdown.send_replace(true);
+        let _ = self
+            .shared
+            .router
+            .send(router::RouterMsg::DisconnectAll)
+            .await;
         loop {
             let idle = self.shared.idle.notified();
             if self.shared.active.load(Ordering::SeqCst) == 0 {

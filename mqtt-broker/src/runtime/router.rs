@@ -16,8 +16,14 @@ use tokio::{
 
 /// Messages to the router.
 pub(crate) enum RouterMsg {
-    Register { conn: ConnId, outbox: Arc<Outbox> },
+    Register {
+        conn: ConnId,
+        outbox: Arc<Outbox>,
+    },
     Input(Box<Input>),
+    /// The broker is shutting down: every connection, and any that registers later, is told
+    /// to disconnect (MQTT 5: 0x8B).
+    DisconnectAll,
     Shutdown,
 }
 
@@ -29,6 +35,7 @@ pub(crate) async fn run(
 ) {
     let mut outboxes: HashMap<ConnId, Arc<Outbox>> = HashMap::new();
     let mut staged = Staged::default();
+    let mut disconnecting = false;
     loop {
         let deadline = core.poll_timeout();
         let msg = tokio::select! {
@@ -53,7 +60,16 @@ pub(crate) async fn run(
         for msg in batch {
             match msg {
                 RouterMsg::Register { conn, outbox } => {
+                    if disconnecting {
+                        outbox.push_many(&mut vec![shutting_down()]);
+                    }
                     outboxes.insert(conn, outbox);
+                }
+                RouterMsg::DisconnectAll => {
+                    disconnecting = true;
+                    for outbox in outboxes.values() {
+                        outbox.push_many(&mut vec![shutting_down()]);
+                    }
                 }
                 RouterMsg::Input(input) => {
                     let closed = match &*input {
@@ -80,6 +96,10 @@ pub(crate) async fn run(
         staged.flush(&outboxes, &metrics);
         metrics.set_core(&core);
     }
+}
+
+fn shutting_down() -> ConnMsg {
+    ConnMsg::Disconnect(starling_codec::ReasonCode::ServerShuttingDown)
 }
 
 /// Messages for connections, grouped per connection until the end of a batch. Emptied

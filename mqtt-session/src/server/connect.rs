@@ -97,7 +97,9 @@ impl ServerSession {
             properties: connect.properties,
             auth_data: None,
         };
-        self.auth_method = info.properties.authentication_method.clone();
+        if let Some(method) = &info.properties.authentication_method {
+            self.rare_mut().auth_method = Some(method.clone());
+        }
         if let Some(refusal) = self.refusal(&info) {
             self.info = Some(Box::new(info));
             self.refuse(refusal);
@@ -110,7 +112,8 @@ impl ServerSession {
         self.request_problem_information =
             info.properties.request_problem_information.unwrap_or(true);
         if let Some(method) = info.properties.authentication_method.clone() {
-            let Some(auth) = self.auth.as_mut().filter(|a| a.name() == method.as_str()) else {
+            let auth = self.rare.as_mut().and_then(|r| r.auth.as_mut());
+            let Some(auth) = auth.filter(|a| a.name() == method.as_str()) else {
                 // v5 [MQTT-4.12.0-1]: unsupported method: 0x8C and close.
                 self.info = Some(Box::new(info));
                 self.refuse(ReasonCode::BadAuthenticationMethod);
@@ -178,7 +181,7 @@ impl ServerSession {
 
     /// Applies an [`AuthStep`] during CONNECT (`reauth` false) or re-authentication.
     fn apply_auth_step(&mut self, step: AuthStep, reauth: bool) {
-        let method = self.auth_method.clone();
+        let method = self.rare.as_ref().and_then(|r| r.auth_method.clone());
         match step {
             AuthStep::Continue(data) => {
                 if !reauth {
@@ -218,7 +221,7 @@ impl ServerSession {
     }
 
     pub(super) fn handle_auth(&mut self, auth: Auth) {
-        let expected = self.auth_method.clone();
+        let expected = self.rare.as_ref().and_then(|r| r.auth_method.clone());
         // v5 [MQTT-4.12.0-7]: no AUTH unless CONNECT named a method; [MQTT-4.12.0-5]: same method.
         let Some(expected) = expected else {
             self.violation(
@@ -237,17 +240,23 @@ impl ServerSession {
         let data = auth.properties.authentication_data.as_ref();
         let (step, reauth) = match (self.phase, auth.reason_code) {
             (ServerPhase::Authenticating, ReasonCode::ContinueAuthentication) => {
-                let Some(m) = self.auth.as_mut() else { return };
+                let Some(m) = self.rare.as_mut().and_then(|r| r.auth.as_mut()) else {
+                    return;
+                };
                 (m.step(data), false)
             }
             // v5 [MQTT-4.12.1-1]: re-authentication after CONNACK starts with 0x19.
             (ServerPhase::Connected, ReasonCode::ReAuthenticate) => {
                 let client_id = self.client_id().unwrap_or_default().to_owned();
-                let Some(m) = self.auth.as_mut() else { return };
+                let Some(m) = self.rare.as_mut().and_then(|r| r.auth.as_mut()) else {
+                    return;
+                };
                 (m.start(&client_id, data), true)
             }
             (ServerPhase::Connected, ReasonCode::ContinueAuthentication) => {
-                let Some(m) = self.auth.as_mut() else { return };
+                let Some(m) = self.rare.as_mut().and_then(|r| r.auth.as_mut()) else {
+                    return;
+                };
                 (m.step(data), true)
             }
             _ => {
@@ -361,7 +370,12 @@ impl ServerSession {
             self.outbound.queue_resends();
         }
         self.drain_queue(now);
-        for packet in std::mem::take(&mut self.deferred) {
+        let deferred = self
+            .rare
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.deferred))
+            .unwrap_or_default();
+        for packet in deferred {
             self.handle_packet(now, packet);
         }
         Ok(())
@@ -374,7 +388,9 @@ impl ServerSession {
         outbound.set_receive_maximum(receive_max);
         self.outbound = outbound;
         self.inbound_qos2 = state.inbound_qos2.into_iter().collect();
-        self.resumed_qos2 = self.inbound_qos2.clone();
+        if !self.inbound_qos2.is_empty() {
+            self.rare_mut().resumed_qos2 = self.inbound_qos2.clone();
+        }
         self.queued_bytes = state.queued.iter().map(|q| q.message.queued_size()).sum();
         self.queued = state.queued;
     }

@@ -55,14 +55,14 @@ impl ServerSession {
             if qos == QoS::ExactlyOnce && self.inbound_qos2.contains(&id.get()) {
                 // v5 [MQTT-4.3.3-10], v3.1.1 [MQTT-4.3.3-2]: until PUBREL, answer a duplicate
                 // with PUBREC and do not deliver it again.
-                self.resumed_qos2.remove(&id.get());
+                self.forget_resumed_qos2(id);
                 self.send(Packet::PubRec(PubRec::new(id)));
                 return;
             }
             // v5 [MQTT-3.3.4-9] from the client side: more than Receive Maximum unacknowledged
             // QoS > 0 PUBLISH is 0x93.
             let unacked =
-                self.inbound_pending.len() + self.inbound_qos2.len() - self.resumed_qos2.len();
+                self.inbound_pending.len() + self.inbound_qos2.len() - self.resumed_qos2_len();
             if self.version.is_v5() && unacked >= usize::from(self.config.receive_maximum) {
                 self.violation(
                     ReasonCode::ReceiveMaximumExceeded,
@@ -126,11 +126,21 @@ impl ServerSession {
         Ok(())
     }
 
+    fn forget_resumed_qos2(&mut self, id: PacketId) {
+        if let Some(rare) = self.rare.as_mut() {
+            rare.resumed_qos2.remove(&id.get());
+        }
+    }
+
+    fn resumed_qos2_len(&self) -> usize {
+        self.rare.as_ref().map_or(0, |r| r.resumed_qos2.len())
+    }
+
     pub(super) fn handle_pubrel(&mut self, rel: PubRel) {
         let id = rel.packet_id;
         let mut comp = PubComp::new(id);
         // v5 [MQTT-4.3.3-11]: PUBCOMP with the same id; v5 §3.7.2.1: 0x92 when unknown.
-        self.resumed_qos2.remove(&id.get());
+        self.forget_resumed_qos2(id);
         if !self.inbound_qos2.remove(&id.get()) && self.version.is_v5() {
             comp.reason_code = ReasonCode::PacketIdentifierNotFound;
         }
@@ -174,7 +184,8 @@ impl ServerSession {
                 identifier,
             })
             .collect();
-        self.pending_subscribe
+        self.rare_mut()
+            .pending_subscribe
             .insert(s.packet_id.get(), subscriptions.clone());
         self.events.push_back(ServerEvent::Subscribe {
             packet_id: s.packet_id,
@@ -203,16 +214,14 @@ impl ServerSession {
         reason_codes: Vec<ReasonCode>,
         properties: AckProperties,
     ) -> Result<(), ServerError> {
-        let Some(requests) = self.pending_subscribe.get(&packet_id.get()) else {
+        let pending = self.rare.as_mut().map(|r| &mut r.pending_subscribe);
+        let Some(pending) = pending.filter(|p| p.contains_key(&packet_id.get())) else {
             return Err(ServerError::UnknownPacketId);
         };
-        if requests.len() != reason_codes.len() {
+        if pending.get(&packet_id.get()).map(Vec::len) != Some(reason_codes.len()) {
             return Err(ServerError::ReasonCountMismatch);
         }
-        let requests = self
-            .pending_subscribe
-            .remove(&packet_id.get())
-            .unwrap_or_default();
+        let requests = pending.remove(&packet_id.get()).unwrap_or_default();
         let mut codes = Vec::with_capacity(reason_codes.len());
         for (mut sub, rc) in requests.into_iter().zip(reason_codes) {
             let rc = if sub.filter.is_shared() && !self.config.shared_subscription_available {
@@ -247,7 +256,8 @@ impl ServerSession {
     }
 
     pub(super) fn handle_unsubscribe(&mut self, u: Unsubscribe) {
-        self.pending_unsubscribe
+        self.rare_mut()
+            .pending_unsubscribe
             .insert(u.packet_id.get(), u.filters.clone());
         self.events.push_back(ServerEvent::Unsubscribe {
             packet_id: u.packet_id,
@@ -273,19 +283,15 @@ impl ServerSession {
         reason_codes: Option<Vec<ReasonCode>>,
         properties: AckProperties,
     ) -> Result<(), ServerError> {
-        let Some(filters) = self.pending_unsubscribe.get(&packet_id.get()) else {
+        let pending = self.rare.as_mut().map(|r| &mut r.pending_unsubscribe);
+        let Some(pending) = pending.filter(|p| p.contains_key(&packet_id.get())) else {
             return Err(ServerError::UnknownPacketId);
         };
-        if reason_codes
-            .as_ref()
-            .is_some_and(|c| c.len() != filters.len())
-        {
+        let count = pending.get(&packet_id.get()).map_or(0, Vec::len);
+        if reason_codes.as_ref().is_some_and(|c| c.len() != count) {
             return Err(ServerError::ReasonCountMismatch);
         }
-        let filters = self
-            .pending_unsubscribe
-            .remove(&packet_id.get())
-            .unwrap_or_default();
+        let filters = pending.remove(&packet_id.get()).unwrap_or_default();
         let mut codes = Vec::with_capacity(filters.len());
         for (i, filter) in filters.iter().enumerate() {
             // A code UNSUBACK cannot carry would make the packet unencodable and leave the

@@ -248,9 +248,9 @@ pub struct ServerSession {
     info: Option<Box<ConnectInfo>>,
     /// The client identifier of an accepted session (the assigned one included).
     client_id: starling_codec::MqttStr,
-    /// The CONNECT's Authentication Method, for AUTH exchanges and re-authentication.
-    auth_method: Option<starling_codec::MqttStr>,
-    auth: Option<Box<dyn AuthMethod>>,
+    /// Enhanced authentication, pending SUBSCRIBE/UNSUBSCRIBE, resumed QoS 2 ids and
+    /// deferred packets: made on first use (see [`Rare`]).
+    rare: Option<Box<Rare>>,
     state_subscriptions: std::collections::BTreeMap<String, Subscription>,
     queued: VecDeque<crate::QueuedMessage>,
     queued_bytes: usize,
@@ -261,16 +261,10 @@ pub struct ServerSession {
     inbound_pending: IdMap<QoS>,
     /// Inbound QoS 2 ids whose PUBREC was sent and PUBREL not yet received.
     inbound_qos2: IdSet,
-    /// Those of `inbound_qos2` resumed from an earlier connection and not seen again on this
-    /// one: the client's send quota starts afresh on each connection (v5 §4.9), so they do not
-    /// count against our Receive Maximum until the client resends them.
-    resumed_qos2: IdSet,
     /// Topic aliases, made on first use (most clients use none; every idle session would
     /// otherwise carry both tables).
     inbound_aliases: Option<Box<InboundAliases>>,
     outbound_aliases: Option<Box<OutboundAliases>>,
-    pending_subscribe: IdMap<Vec<Subscription>>,
-    pending_unsubscribe: IdMap<Vec<TopicFilter>>,
     /// Effective keep alive in seconds (0: off).
     keep_alive: u16,
     session_expiry_interval: u32,
@@ -282,8 +276,35 @@ pub struct ServerSession {
     timers: TimerTable,
     transmit: BytesMut,
     events: VecDeque<ServerEvent>,
+}
+
+/// The parts of a session most connections never use or use only briefly, boxed together and
+/// made on first use: every idle connection would otherwise carry them inline.
+#[derive(Default)]
+struct Rare {
+    auth: Option<Box<dyn AuthMethod>>,
+    /// The CONNECT's Authentication Method, for AUTH exchanges and re-authentication.
+    auth_method: Option<starling_codec::MqttStr>,
+    /// Those of `inbound_qos2` resumed from an earlier connection and not seen again on this
+    /// one: the client's send quota starts afresh on each connection (v5 §4.9), so they do not
+    /// count against our Receive Maximum until the client resends them.
+    resumed_qos2: IdSet,
+    pending_subscribe: IdMap<Vec<Subscription>>,
+    pending_unsubscribe: IdMap<Vec<TopicFilter>>,
     /// Packets handed to `handle_packet` while the CONNECT awaits the broker's decision.
     deferred: VecDeque<Packet>,
+}
+
+impl Rare {
+    /// Whether dropping it loses nothing (an authentication method is configuration).
+    fn is_unused(&self) -> bool {
+        self.auth.is_none()
+            && self.auth_method.is_none()
+            && self.resumed_qos2.is_empty()
+            && self.pending_subscribe.is_empty()
+            && self.pending_unsubscribe.is_empty()
+            && self.deferred.is_empty()
+    }
 }
 
 impl std::fmt::Debug for ServerSession {
@@ -309,8 +330,7 @@ impl ServerSession {
             version: ProtocolVersion::V5,
             info: None,
             client_id: starling_codec::MqttStr::default(),
-            auth_method: None,
-            auth: None,
+            rare: None,
             state_subscriptions: Default::default(),
             queued: VecDeque::new(),
             queued_bytes: 0,
@@ -318,10 +338,7 @@ impl ServerSession {
             outbound: Outbound::new(PacketId::from(std::num::NonZeroU16::MIN)),
             inbound_pending: IdMap::default(),
             inbound_qos2: IdSet::default(),
-            resumed_qos2: IdSet::default(),
             outbound_aliases: None,
-            pending_subscribe: IdMap::default(),
-            pending_unsubscribe: IdMap::default(),
             keep_alive: 0,
             session_expiry_interval: 0,
             peer_max_packet_size: MAX_PACKET_SIZE,
@@ -330,14 +347,13 @@ impl ServerSession {
             timers,
             transmit: BytesMut::new(),
             events: VecDeque::new(),
-            deferred: VecDeque::new(),
         }
     }
 
     /// Installs an enhanced authentication method (v5 §4.12). Without one, a CONNECT carrying
     /// an Authentication Method is refused with 0x8C.
     pub fn with_auth_method(mut self, method: Box<dyn AuthMethod>) -> ServerSession {
-        self.auth = Some(method);
+        self.rare_mut().auth = Some(method);
         self
     }
 
@@ -442,7 +458,7 @@ impl ServerSession {
             ServerPhase::AwaitingAccept => {
                 // v5 [MQTT-3.1.4-6], v3.1.1 [MQTT-3.1.4-5]: nothing after the CONNECT is
                 // processed before the broker accepts (`handle_bytes` leaves it in the buffer).
-                self.deferred.push_back(packet);
+                self.rare_mut().deferred.push_back(packet);
                 return;
             }
             ServerPhase::AwaitingConnect => {
@@ -548,6 +564,13 @@ impl ServerSession {
         if self.queued.is_empty() && self.queued.capacity() > 0 {
             self.queued = VecDeque::new();
         }
+        if self.rare.as_ref().is_some_and(|r| r.is_unused()) {
+            self.rare = None;
+        }
+    }
+
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
     }
 
     /// The bytes encoded and not yet taken, in place: write them, then `clear()` the buffer.
