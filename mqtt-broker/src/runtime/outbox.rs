@@ -63,6 +63,11 @@ impl Outbox {
         let mut dropped = 0;
         {
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if q.capacity() == 0 {
+                // Room for this batch only: most idle connections only ever get their CONNACK
+                // decision here, and the default first growth is four messages.
+                q.reserve_exact(msgs.len());
+            }
             for msg in msgs.drain(..) {
                 if let ConnMsg::Deliver { message, options } = &msg {
                     let qos0 = message.qos.min(options.qos) == QoS::AtMostOnce;

@@ -130,7 +130,7 @@ impl ServerSession {
         info.auth_data = None;
         self.info = Some(Box::new(info.clone()));
         self.phase = ServerPhase::AwaitingAccept;
-        self.events.push_back(ServerEvent::Connect(Box::new(info)));
+        self.emit(ServerEvent::Connect(Box::new(info)));
     }
 
     /// Checks the CONNECT against the rules and this server's capabilities.
@@ -198,7 +198,7 @@ impl ServerSession {
                     reason_code: ReasonCode::Success,
                     properties: auth_properties(method, data),
                 }));
-                self.events.push_back(ServerEvent::Reauthenticated);
+                self.emit(ServerEvent::Reauthenticated);
             }
             AuthStep::Success(data) => {
                 let Some(info) = self.info.as_mut() else {
@@ -207,7 +207,7 @@ impl ServerSession {
                 info.auth_data = data;
                 let info = info.clone();
                 self.phase = ServerPhase::AwaitingAccept;
-                self.events.push_back(ServerEvent::Connect(info));
+                self.emit(ServerEvent::Connect(info));
             }
             AuthStep::Failure(reason) if reauth => {
                 // v5 [MQTT-4.12.1-2]: a failed re-authentication closes the connection.

@@ -107,7 +107,7 @@ impl ServerSession {
                 if !self.config.report_deliveries {
                     continue;
                 }
-                self.events.push_back(ServerEvent::Delivered {
+                self.emit(ServerEvent::Delivered {
                     packet_id,
                     reason: ReasonCode::PacketTooLarge,
                 });

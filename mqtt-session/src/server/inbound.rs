@@ -187,7 +187,7 @@ impl ServerSession {
         self.rare_mut()
             .pending_subscribe
             .insert(s.packet_id.get(), subscriptions.clone());
-        self.events.push_back(ServerEvent::Subscribe {
+        self.emit(ServerEvent::Subscribe {
             packet_id: s.packet_id,
             subscriptions,
             user_properties: s.properties.user_properties,
@@ -259,7 +259,7 @@ impl ServerSession {
         self.rare_mut()
             .pending_unsubscribe
             .insert(u.packet_id.get(), u.filters.clone());
-        self.events.push_back(ServerEvent::Unsubscribe {
+        self.emit(ServerEvent::Unsubscribe {
             packet_id: u.packet_id,
             filters: u.filters,
         });

@@ -569,6 +569,16 @@ impl ServerSession {
         }
     }
 
+    /// Queues an event. The first one after the queue was released gets room for itself only:
+    /// a wake-up rarely produces more, and an event is a few hundred bytes (the default first
+    /// growth would give every new connection room for four).
+    fn emit(&mut self, event: ServerEvent) {
+        if self.events.capacity() == 0 {
+            self.events.reserve_exact(1);
+        }
+        self.events.push_back(event);
+    }
+
     fn rare_mut(&mut self) -> &mut Rare {
         self.rare.get_or_insert_with(Box::default)
     }
@@ -730,7 +740,7 @@ impl ServerSession {
         } else {
             None
         };
-        self.events.push_back(ServerEvent::Closed {
+        self.emit(ServerEvent::Closed {
             reason,
             will,
             session_expiry_interval: self.session_expiry_interval,
