@@ -9,7 +9,7 @@ use super::{
 use crate::core::{ConnId, ConnectRequest, Input};
 use bytes::BytesMut;
 use starling_codec::{MqttStr, ReasonCode};
-use starling_session::{Accept, ServerEvent, ServerPhase, ServerSession};
+use starling_session::{Accept, ServerConfig, ServerEvent, ServerPhase, ServerSession};
 use std::{
     collections::VecDeque,
     sync::{atomic::Ordering, Arc},
@@ -52,13 +52,7 @@ where
         return;
     }
     let mut c = Connection {
-        session: ServerSession::new(Instant::now().into_std(), {
-            let mut config = shared.config.session.clone();
-            // Finished deliveries need nothing from the broker (the core learns about
-            // unacknowledged ones from the session state when the connection ends).
-            config.report_deliveries = false;
-            config
-        }),
+        session: ServerSession::new(Instant::now().into_std(), shared.session_config.clone()),
         conn,
         listener,
         router,
@@ -372,7 +366,7 @@ impl Connection {
                         self.registered_with_core = false;
                         let session = std::mem::replace(
                             &mut self.session,
-                            ServerSession::new(Instant::now().into_std(), Default::default()),
+                            ServerSession::new(Instant::now().into_std(), ServerConfig::default()),
                         );
                         // Keep the replacement closed too.
                         self.session

@@ -245,6 +245,8 @@ impl std::fmt::Debug for Broker {
 
 pub(crate) struct Shared {
     pub(crate) config: BrokerConfig,
+    /// The session configuration every connection shares.
+    pub(crate) session_config: Arc<starling_session::ServerConfig>,
     pub(crate) router: mpsc::Sender<router::RouterMsg>,
     pub(crate) hooks: Arc<hooks::Hooks>,
     pub(crate) metrics: Arc<Metrics>,
@@ -307,6 +309,13 @@ impl Broker {
             tasks: Mutex::new(Vec::new()),
             local_addrs: Mutex::new(Vec::new()),
             started: tokio::time::Instant::now(),
+            session_config: Arc::new({
+                let mut session = config.session.clone();
+                // Finished deliveries need nothing from the broker (the core learns about
+                // unacknowledged ones from the session state when the connection ends).
+                session.report_deliveries = false;
+                session
+            }),
             config,
         });
         let mut core = Core::new(shared.config.core.clone());

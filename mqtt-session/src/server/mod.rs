@@ -19,6 +19,7 @@ use starling_codec::{
     Decoder, Disconnect, Packet, PacketId, ProtocolVersion, QoS, ReasonCode, TopicFilter,
     UserProperties, Will, MAX_PACKET_SIZE,
 };
+use std::sync::Arc;
 use std::{
     collections::VecDeque,
     time::{Duration, Instant},
@@ -238,7 +239,8 @@ pub enum ServerError {
 /// names, moves to [`ServerPhase::Closed`] and reports [`ServerEvent::Closed`]; the caller
 /// flushes the goodbye and closes the transport.
 pub struct ServerSession {
-    config: ServerConfig,
+    /// Shared: a server gives every connection the same configuration.
+    config: Arc<ServerConfig>,
     phase: ServerPhase,
     decoder: Decoder,
     version: ProtocolVersion,
@@ -318,8 +320,10 @@ impl std::fmt::Debug for ServerSession {
 }
 
 impl ServerSession {
-    /// A session for a connection that opened at `now`.
-    pub fn new(now: Instant, config: ServerConfig) -> ServerSession {
+    /// A session for a connection that opened at `now`. `config` is a [`ServerConfig`] or an
+    /// `Arc` of one that many sessions share.
+    pub fn new(now: Instant, config: impl Into<Arc<ServerConfig>>) -> ServerSession {
+        let config = config.into();
         let mut timers = TimerTable::default();
         timers.set(Timer::Connect, now + config.connect_timeout);
         ServerSession {
