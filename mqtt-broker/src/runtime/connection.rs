@@ -1,10 +1,9 @@
 //! One task per connection: the socket, a `ServerSession`, and the glue to the router.
 
 use super::{
-    hooks::Hooks,
     outbox::{ConnMsg, Outbox},
     router::RouterMsg,
-    ListenerInfo, Metrics, Shared,
+    ListenerInfo, Shared,
 };
 use crate::core::{ConnId, ConnectRequest, Input};
 use bytes::BytesMut;
@@ -16,7 +15,7 @@ use std::{
 };
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
-    sync::mpsc,
+    sync::{mpsc, OwnedSemaphorePermit},
     time::{sleep_until, Instant},
 };
 
@@ -29,144 +28,198 @@ const MAX_KEPT_WRITE: usize = 1024 * 1024;
 /// Quiet time after which a connection gives back its burst buffers.
 const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Runs one connection to completion.
-pub(crate) async fn run<IO>(mut io: IO, conn: ConnId, listener: ListenerInfo, shared: Arc<Shared>)
+/// A connection's place in the broker: its admission permit and its share of the counters,
+/// given back when the connection's task ends however it ends.
+pub(crate) struct Slot {
+    shared: Arc<Shared>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Slot {
+    /// Takes a place; the caller has counted the connection as active.
+    pub(crate) fn new(shared: Arc<Shared>, permit: OwnedSemaphorePermit) -> Slot {
+        shared.metrics.connections.fetch_add(1, Ordering::Relaxed);
+        Slot {
+            shared,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        shared.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+        if shared.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            shared.idle.notify_waiters();
+        }
+    }
+}
+
+/// Runs one connection to completion: registers it with the router and builds its session
+/// now, and returns the future its task runs.
+///
+/// That future is what every connection's task holds for its whole life, so what it keeps
+/// across its awaits is kept small on purpose: it is an `async move` block rather than an
+/// `async fn` (whose arguments would be stored twice), and rarely needed state is boxed
+/// elsewhere (see ARCHITECTURE.md, "Memory per connection").
+pub(crate) fn run<IO>(
+    mut io: IO,
+    conn: ConnId,
+    listener: ListenerInfo,
+    slot: Slot,
+) -> impl std::future::Future<Output = ()> + Send + 'static
 where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let metrics = shared.metrics.clone();
-    metrics.connections.fetch_add(1, Ordering::Relaxed);
+    let shared = &slot.shared;
     let outbox = Arc::new(Outbox::new(
         shared.config.max_outbox_qos0,
         shared.config.max_outbox,
     ));
-    let router = shared.router.clone();
-    if router
-        .send(RouterMsg::Register {
-            conn,
-            outbox: outbox.clone(),
-        })
-        .await
-        .is_err()
-    {
-        return;
-    }
+    let register = RouterMsg::Register {
+        conn,
+        outbox: outbox.clone(),
+    };
+    // Without an await in the common case: a pending send would be part of every task's state.
+    let registered = match shared.router.try_send(register) {
+        Ok(()) => Some(true),
+        Err(mpsc::error::TrySendError::Full(_)) => Some(false),
+        // The broker is gone.
+        Err(mpsc::error::TrySendError::Closed(_)) => None,
+    };
+    let session = ServerSession::new(Instant::now().into_std(), shared.session_config.clone());
     let mut c = Connection {
-        session: ServerSession::new(Instant::now().into_std(), shared.session_config.clone()),
+        session,
         conn,
         listener,
-        router,
-        hooks: shared.hooks.clone(),
-        metrics: metrics.clone(),
+        slot,
         identity: None,
         registered_with_core: false,
         goodbye: BytesMut::new(),
     };
-    // Reads happen only inside the select and writes only after it, so the stream is not
-    // split (a split costs every connection a shared allocation and a lock per operation).
-    // Idle connections keep a small read buffer; a read that fills it makes the next one
-    // bigger, and an emptied big buffer is given back (payloads keep their own share of it).
-    let mut rbuf = BytesMut::with_capacity(SMALL_READ);
-    let mut busy = false;
-    let mut inbox = VecDeque::new();
-    let mut last_active = Instant::now();
-    let mut released = false;
-    let mut continue_idle = false;
-    loop {
-        if rbuf.is_empty() && !busy && rbuf.capacity() > SMALL_READ {
-            rbuf = BytesMut::with_capacity(SMALL_READ);
+    async move {
+        match registered {
+            Some(true) => {}
+            Some(false) => {
+                let register = RouterMsg::Register {
+                    conn: c.conn,
+                    outbox: outbox.clone(),
+                };
+                if Box::pin(c.shared().router.send(register)).await.is_err() {
+                    return;
+                }
+            }
+            None => return,
         }
-        if busy || rbuf.capacity() - rbuf.len() < SMALL_READ / 2 {
-            rbuf.reserve(BIG_READ);
-        }
-        // After IDLE_RELEASE without traffic the connection gives back its burst buffers, so
-        // thousands of idle connections keep only what they need.
-        let idle_at = (!released).then(|| last_active + IDLE_RELEASE);
-        let deadline = match (c.session.poll_timeout().map(Instant::from_std), idle_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let can_read = c.session.phase() != ServerPhase::AwaitingAccept;
-        tokio::select! {
-            biased;
-            // Shutdown arrives through the outbox too (`ConnMsg::Disconnect` from the router),
-            // so an idle connection waits on one notification instead of two.
-            // Applied after the select: the arm stays synchronous, so the state every idle
-            // connection's task carries does not include a message being delivered.
-            _ = outbox.notified() => outbox.swap_out(&mut inbox),
-            n = io.read_buf(&mut rbuf), if can_read => {
-                match n {
-                    Ok(0) | Err(_) => c.session.handle_transport_closed(Instant::now().into_std()),
-                    Ok(n) => {
-                        busy = n >= SMALL_READ;
-                        metrics.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
-                        c.session.handle_bytes(Instant::now().into_std(), &mut rbuf);
+        // Reads happen only inside the select and writes only after it, so the stream is not
+        // split (a split costs every connection a shared allocation and a lock per operation).
+        // Idle connections keep a small read buffer; a read that fills it makes the next one
+        // bigger, and an emptied big buffer is given back (payloads keep their own share of it).
+        let mut rbuf = BytesMut::with_capacity(SMALL_READ);
+        let mut busy = false;
+        let mut inbox = VecDeque::new();
+        let mut last_active = Instant::now();
+        let mut released = false;
+        let mut continue_idle = false;
+        loop {
+            if rbuf.is_empty() && !busy && rbuf.capacity() > SMALL_READ {
+                rbuf = BytesMut::with_capacity(SMALL_READ);
+            }
+            if busy || rbuf.capacity() - rbuf.len() < SMALL_READ / 2 {
+                rbuf.reserve(BIG_READ);
+            }
+            // After IDLE_RELEASE without traffic the connection gives back its burst buffers, so
+            // thousands of idle connections keep only what they need.
+            let idle_at = (!released).then(|| last_active + IDLE_RELEASE);
+            // Neither instant is kept across the select (both are recomputed from what is):
+            // every byte here is a byte per idle connection.
+            let deadline = match (c.session.poll_timeout().map(Instant::from_std), idle_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let can_read = c.session.phase() != ServerPhase::AwaitingAccept;
+            tokio::select! {
+                biased;
+                // Shutdown arrives through the outbox too (`ConnMsg::Disconnect` from the router),
+                // so an idle connection waits on one notification instead of two.
+                // Applied after the select: the arm stays synchronous, so the state every idle
+                // connection's task carries does not include a message being delivered.
+                _ = outbox.notified() => outbox.swap_out(&mut inbox),
+                n = io.read_buf(&mut rbuf), if can_read => {
+                    match n {
+                        Ok(0) | Err(_) => c.session.handle_transport_closed(Instant::now().into_std()),
+                        Ok(n) => {
+                            busy = n >= SMALL_READ;
+                            c.shared().metrics.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                            c.session.handle_bytes(Instant::now().into_std(), &mut rbuf);
+                        }
                     }
                 }
-            }
-            _ = async { sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
-                let now = Instant::now();
-                c.session.handle_timeout(now.into_std());
-                if idle_at.is_some_and(|t| now >= t) {
-                    c.session.release_idle_memory();
-                    outbox.release_idle_memory();
-                    inbox = VecDeque::new();
-                    released = true;
+                _ = async move { sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
+                    let now = Instant::now();
+                    c.session.handle_timeout(now.into_std());
+                    if !released && now >= last_active + IDLE_RELEASE {
+                        c.session.release_idle_memory();
+                        outbox.release_idle_memory();
+                        inbox = VecDeque::new();
+                        released = true;
+                    }
+                    // A timer is not traffic: the idle clock keeps running.
+                    continue_idle = true;
                 }
-                // A timer is not traffic: the idle clock keeps running.
-                continue_idle = true;
             }
-        }
-        if !inbox.is_empty() {
-            c.apply_all(&mut inbox, &mut rbuf).await;
-        }
-        if !std::mem::take(&mut continue_idle) {
-            last_active = Instant::now();
-            released = false;
-        }
-        let closed = c.events().await;
-        // One write per wake-up: everything the session encoded since the last one, written
-        // from the session's own buffer (no copy; its capacity is reused).
-        let mut failed = false;
-        if !c.goodbye.is_empty() {
-            let goodbye = c.goodbye.split();
-            failed = io.write_all(&goodbye).await.is_err();
-        }
-        let out = c.session.transmit_buffer();
-        if !out.is_empty() && !failed {
-            metrics
-                .bytes_sent
-                .fetch_add(out.len() as u64, Ordering::Relaxed);
-            // flush: a no-op on TCP, it completes a pending frame on WebSocket.
-            failed = io.write_all(out).await.is_err() || io.flush().await.is_err();
-        }
-        out.clear();
-        // A burst's buffer is not kept by an idle connection.
-        if out.capacity() > MAX_KEPT_WRITE {
-            *out = BytesMut::new();
-        }
-        if failed {
-            c.session.handle_transport_closed(Instant::now().into_std());
-            c.events().await;
-        }
-        if closed || c.session.phase() == ServerPhase::Closed {
-            let _ = io.flush().await;
-            let _ = io.shutdown().await;
-            // Drain the Closed event if the write failure produced it now.
-            c.events().await;
-            break;
+            if !inbox.is_empty() {
+                c.apply_all(&mut inbox, &mut rbuf).await;
+            }
+            if !std::mem::take(&mut continue_idle) {
+                last_active = Instant::now();
+                released = false;
+            }
+            let closed = c.events().await;
+            // One write per wake-up: everything the session encoded since the last one, written
+            // from the session's own buffer (no copy; its capacity is reused).
+            let mut failed = false;
+            if !c.goodbye.is_empty() {
+                let goodbye = c.goodbye.split();
+                failed = io.write_all(&goodbye).await.is_err();
+            }
+            let out = c.session.transmit_buffer();
+            if !out.is_empty() && !failed {
+                c.slot
+                    .shared
+                    .metrics
+                    .bytes_sent
+                    .fetch_add(out.len() as u64, Ordering::Relaxed);
+                // flush: a no-op on TCP, it completes a pending frame on WebSocket.
+                failed = io.write_all(out).await.is_err() || io.flush().await.is_err();
+            }
+            out.clear();
+            // A burst's buffer is not kept by an idle connection.
+            if out.capacity() > MAX_KEPT_WRITE {
+                *out = BytesMut::new();
+            }
+            if failed {
+                c.session.handle_transport_closed(Instant::now().into_std());
+                c.events().await;
+            }
+            if closed || c.session.phase() == ServerPhase::Closed {
+                let _ = io.flush().await;
+                let _ = io.shutdown().await;
+                // Drain the Closed event if the write failure produced it now.
+                c.events().await;
+                break;
+            }
         }
     }
-    metrics.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
 struct Connection {
     session: ServerSession,
     conn: ConnId,
     listener: ListenerInfo,
-    router: mpsc::Sender<RouterMsg>,
-    hooks: Arc<Hooks>,
-    metrics: Arc<Metrics>,
+    /// The broker's shared state (hooks, counters, router) and this connection's place in it.
+    slot: Slot,
     /// Boxed: only ACL checks read it, and every idle connection carries this struct.
     identity: Option<Box<super::hooks::Identity>>,
     /// Whether the core knows this connection (it sent Connect); then Closed must follow.
@@ -176,10 +229,14 @@ struct Connection {
 }
 
 impl Connection {
+    fn shared(&self) -> &Shared {
+        &self.slot.shared
+    }
+
     /// Applies what the router sent. With an authorizer every delivery is checked first; that
     /// awaits, so it runs in a boxed future built only then.
     async fn apply_all(&mut self, inbox: &mut VecDeque<ConnMsg>, rbuf: &mut BytesMut) {
-        if self.hooks.authorizer.is_none() {
+        if self.shared().hooks.authorizer.is_none() {
             for msg in inbox.drain(..) {
                 self.apply(msg, rbuf);
             }
@@ -227,11 +284,15 @@ impl Connection {
                 // The last subscriber to get there takes the message; the others copy it.
                 let message = std::sync::Arc::unwrap_or_clone(message);
                 if self.session.deliver(now, message, options).is_err() {
-                    self.metrics
+                    self.shared()
+                        .metrics
                         .dropped_queue_full
                         .fetch_add(1, Ordering::Relaxed);
                 }
-                self.metrics.messages_sent.fetch_add(1, Ordering::Relaxed);
+                self.shared()
+                    .metrics
+                    .messages_sent
+                    .fetch_add(1, Ordering::Relaxed);
             }
             ConnMsg::SubAck {
                 packet_id,
@@ -253,7 +314,7 @@ impl Connection {
     /// subscription (`read #` with `deny secret/#`), so it is checked on every delivery when
     /// an authorizer is configured.
     async fn may_receive(&mut self, topic: &starling_codec::TopicName) -> bool {
-        match (&self.hooks.authorizer, &self.identity) {
+        match (&self.shared().hooks.authorizer, &self.identity) {
             (Some(authorizer), Some(id)) => {
                 authorizer.authorize_delivery(id, topic).await == crate::auth::Access::Allow
             }
@@ -278,7 +339,12 @@ impl Connection {
         while let Some(event) = self.session.poll_event() {
             match event {
                 ServerEvent::Connect(info) => {
-                    match self.hooks.authenticate(&info, &self.listener).await {
+                    match self
+                        .shared()
+                        .hooks
+                        .authenticate(&info, &self.listener)
+                        .await
+                    {
                         Ok(identity) => {
                             tracing::debug!(client_id = %identity.client_id, username = ?identity.username, "authenticated");
                             self.identity = Some(Box::new(identity));
@@ -301,11 +367,17 @@ impl Connection {
                     }
                 }
                 ServerEvent::Publish { message, packet_id } => {
-                    self.metrics
+                    self.shared()
+                        .metrics
                         .messages_received
                         .fetch_add(1, Ordering::Relaxed);
                     let allowed = match &self.identity {
-                        Some(id) => self.hooks.authorize_publish(id, &message.topic).await,
+                        Some(id) => {
+                            self.shared()
+                                .hooks
+                                .authorize_publish(id, &message.topic)
+                                .await
+                        }
                         None => false,
                     };
                     if allowed {
@@ -333,7 +405,12 @@ impl Connection {
                     let mut denied = Vec::with_capacity(subscriptions.len());
                     for sub in &subscriptions {
                         let ok = match &self.identity {
-                            Some(id) => self.hooks.authorize_subscribe(id, &sub.filter).await,
+                            Some(id) => {
+                                self.shared()
+                                    .hooks
+                                    .authorize_subscribe(id, &sub.filter)
+                                    .await
+                            }
                             None => false,
                         };
                         denied.push((!ok).then_some(ReasonCode::NotAuthorized));
@@ -392,6 +469,10 @@ impl Connection {
     /// Hands an input to the router; `&mut self` keeps the future `Send` (the session is not
     /// `Sync`).
     async fn send_router(&mut self, input: Input) {
-        let _ = self.router.send(RouterMsg::Input(Box::new(input))).await;
+        let _ = self
+            .shared()
+            .router
+            .send(RouterMsg::Input(Box::new(input)))
+            .await;
     }
 }

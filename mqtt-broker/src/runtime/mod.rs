@@ -408,14 +408,8 @@ fn spawn_connection<IO>(
         .connections_total
         .fetch_add(1, Ordering::Relaxed);
     shared.active.fetch_add(1, Ordering::SeqCst);
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        connection::run(io, conn, info, shared.clone()).await;
-        drop(permit);
-        if shared.active.fetch_sub(1, Ordering::SeqCst) == 1 {
-            shared.idle.notify_waiters();
-        }
-    });
+    let slot = connection::Slot::new(shared.clone(), permit);
+    tokio::spawn(connection::run(io, conn, info, slot));
 }
 
 async fn sys_loop(every: Duration, shared: Arc<Shared>) {
