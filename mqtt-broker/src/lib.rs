@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod config;
 pub mod core;
+mod hash;
 mod runtime;
 pub mod store;
 

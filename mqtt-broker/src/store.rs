@@ -8,11 +8,10 @@
 //! implementation: it survives a broker restart inside one process (hand the same store to
 //! the next broker), not a process restart.
 
-use crate::core::ClientId;
+use crate::{core::ClientId, hash::HashMap};
 use starling_codec::TopicName;
 use starling_session::{Message, QueuedMessage, SessionState, Subscription};
 use std::{
-    collections::HashMap,
     sync::{Arc, Mutex},
     time::Instant,
 };

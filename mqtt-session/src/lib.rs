@@ -70,7 +70,7 @@ pub use client::{
     ClientCloseReason, ClientConfig, ClientError, ClientEvent, ClientPhase, ClientSession,
     PublishRequest,
 };
-pub use message::{DeliveryOptions, Message};
+pub use message::{DeliveryOptions, Message, MessageProperties};
 pub use outbound::{InflightPublish, OutboundStage};
 pub use server::{
     Accept, CloseReason, ConnectInfo, Delivery, QueuePolicy, ServerConfig, ServerError,

@@ -23,8 +23,9 @@ pub struct Message {
     /// MQTT 5 properties passed through unchanged to subscribers (payload format, content type,
     /// response topic, correlation data, user properties). `message_expiry_interval` is
     /// recomputed from `expires_at` on every delivery; `topic_alias` and
-    /// `subscription_identifiers` are per connection and ignored here.
-    pub properties: PublishProperties,
+    /// `subscription_identifiers` are per connection and ignored here. Read and write them as
+    /// a [`PublishProperties`] (see [`MessageProperties`]).
+    pub properties: MessageProperties,
     /// When the message expires (from its Message Expiry Interval at receipt). With the `serde`
     /// feature it is stored as wall-clock UNIX milliseconds, converted when (de)serializing.
     #[cfg_attr(feature = "serde", serde(default, with = "crate::serde_time"))]
@@ -39,7 +40,7 @@ impl Message {
             payload,
             qos,
             retain,
-            properties: PublishProperties::default(),
+            properties: MessageProperties::default(),
             expires_at: None,
         }
     }
@@ -57,7 +58,7 @@ impl Message {
             payload: publish.payload,
             qos: publish.qos_pid.qos(),
             retain: publish.retain,
-            properties,
+            properties: properties.into(),
             expires_at,
         }
     }
@@ -94,7 +95,7 @@ impl Message {
         subscription_identifiers: &[NonZeroU32],
     ) -> Publish {
         let message_expiry_interval = self.remaining_expiry(now);
-        let mut properties = self.properties;
+        let mut properties = self.properties.into_inner();
         properties.topic_alias = None;
         properties.message_expiry_interval = message_expiry_interval;
         properties.subscription_identifiers.clear();
@@ -109,6 +110,73 @@ impl Message {
             payload: self.payload,
             properties,
         }
+    }
+}
+
+/// A message's MQTT 5 properties, boxed only when there are any: most messages carry none, and
+/// a message is moved several times between receipt and delivery (an inline
+/// [`PublishProperties`] would make each move, and each queued message, 150 bytes bigger).
+///
+/// It dereferences to a [`PublishProperties`] (an empty one when there are none); writing
+/// through it boxes them on first use.
+#[derive(Debug, Clone, Default)]
+pub struct MessageProperties(Option<Box<PublishProperties>>);
+
+impl MessageProperties {
+    /// The properties, unboxed (empty when there are none).
+    pub fn into_inner(self) -> PublishProperties {
+        self.0.map(|b| *b).unwrap_or_default()
+    }
+}
+
+fn no_properties() -> &'static PublishProperties {
+    static EMPTY: std::sync::OnceLock<PublishProperties> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(PublishProperties::default)
+}
+
+impl std::ops::Deref for MessageProperties {
+    type Target = PublishProperties;
+
+    fn deref(&self) -> &PublishProperties {
+        self.0.as_deref().unwrap_or_else(|| no_properties())
+    }
+}
+
+impl std::ops::DerefMut for MessageProperties {
+    fn deref_mut(&mut self) -> &mut PublishProperties {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl From<PublishProperties> for MessageProperties {
+    fn from(properties: PublishProperties) -> MessageProperties {
+        if properties.is_empty() {
+            MessageProperties(None)
+        } else {
+            MessageProperties(Some(Box::new(properties)))
+        }
+    }
+}
+
+impl PartialEq for MessageProperties {
+    fn eq(&self, other: &MessageProperties) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for MessageProperties {}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for MessageProperties {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        PublishProperties::serialize(self, serializer)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for MessageProperties {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        PublishProperties::deserialize(deserializer).map(MessageProperties::from)
     }
 }
 

@@ -110,7 +110,7 @@ fn state(now: Instant) -> SessionState {
         QoS::ExactlyOnce,
         true,
     );
-    with_expiry.properties = properties;
+    with_expiry.properties = properties.into();
     with_expiry.expires_at = Some(now + Duration::from_secs(3600));
     state.queued.push_back(QueuedMessage {
         message: with_expiry,

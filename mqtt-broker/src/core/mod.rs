@@ -13,12 +13,13 @@ pub mod trie;
 
 pub use config::CoreConfig;
 
+use crate::hash::HashMap;
 use retained::RetainedStore;
 use starling_codec::{PacketId, QoS, ReasonCode, RetainHandling, TopicFilter, Will};
 use starling_session::{DeliveryOptions, Message, SessionState, Subscription};
 use std::{
     cmp::Reverse,
-    collections::{BinaryHeap, HashMap, VecDeque},
+    collections::{BinaryHeap, VecDeque},
     num::NonZeroU32,
     sync::Arc,
     time::{Duration, Instant},
@@ -53,8 +54,9 @@ pub enum Input {
     Connect {
         /// The connection.
         conn: ConnId,
-        /// The request.
-        request: ConnectRequest,
+        /// The request (boxed: inputs are moved through the router's channel, and publishes,
+        /// the common input, are much smaller).
+        request: Box<ConnectRequest>,
     },
     /// An application message to route. `from` is the publishing connection (for No Local),
     /// `None` for messages the broker itself publishes.
@@ -88,10 +90,11 @@ pub enum Input {
     Closed {
         /// The connection.
         conn: ConnId,
-        /// The session state from `ServerSession::into_state` (empty if never accepted).
-        state: SessionState,
+        /// The session state from `ServerSession::into_state` (empty if never accepted; boxed,
+        /// as the will, to keep inputs small).
+        state: Box<SessionState>,
         /// The will to publish, if the close calls for it.
-        will: Option<Will>,
+        will: Option<Box<Will>>,
         /// Session Expiry Interval at the close, seconds (`u32::MAX`: never).
         session_expiry_interval: u32,
     },
@@ -241,15 +244,15 @@ impl Core {
         Core {
             config,
             subs: TopicTrie::new(),
-            shared: HashMap::new(),
+            shared: HashMap::default(),
             retained: RetainedStore::new(),
-            sessions: HashMap::new(),
-            conns: HashMap::new(),
-            takeovers: HashMap::new(),
-            wills: HashMap::new(),
+            sessions: HashMap::default(),
+            conns: HashMap::default(),
+            takeovers: HashMap::default(),
+            wills: HashMap::default(),
             timers: BinaryHeap::new(),
             outputs: VecDeque::new(),
-            scratch: HashMap::new(),
+            scratch: HashMap::default(),
             shared_scratch: Vec::new(),
             assigned: 0,
             stats: CoreStats::default(),
@@ -320,7 +323,7 @@ impl Core {
     /// Handles one input.
     pub fn handle(&mut self, now: Instant, input: Input) {
         match input {
-            Input::Connect { conn, request } => self.connect(now, conn, request),
+            Input::Connect { conn, request } => self.connect(now, conn, *request),
             Input::Publish { from, message } => self.publish(now, from, message),
             Input::Subscribe {
                 conn,
@@ -338,7 +341,7 @@ impl Core {
                 state,
                 will,
                 session_expiry_interval,
-            } => self.closed(now, conn, state, will, session_expiry_interval),
+            } => self.closed(now, conn, *state, will.map(|w| *w), session_expiry_interval),
         }
     }
 

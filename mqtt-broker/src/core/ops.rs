@@ -223,7 +223,7 @@ impl Core {
             payload: will.payload,
             qos: will.qos,
             retain: will.retain,
-            properties,
+            properties: properties.into(),
             expires_at,
         };
         self.publish(now, None, message);

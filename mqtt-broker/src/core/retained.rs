@@ -1,9 +1,10 @@
 //! Retained messages, stored by topic level so a wildcard subscription finds its retained
 //! messages without scanning every topic.
 
+use crate::hash::HashMap;
 use starling_codec::TopicFilter;
 use starling_session::Message;
-use std::{collections::HashMap, time::Instant};
+use std::time::Instant;
 
 /// The retained message store.
 #[derive(Debug, Default, Clone)]

@@ -53,7 +53,7 @@ fn connect(
         now,
         Input::Connect {
             conn,
-            request: req(id, clean),
+            request: Box::new(req(id, clean)),
         },
     );
     match drain(core).pop() {
@@ -102,8 +102,8 @@ fn close(core: &mut Core, now: Instant, conn: ConnId, will: Option<Will>, sei: u
         now,
         Input::Closed {
             conn,
-            state: SessionState::default(),
-            will,
+            state: Box::default(),
+            will: will.map(Box::new),
             session_expiry_interval: sei,
         },
     );
@@ -218,7 +218,7 @@ fn takeover_closes_the_old_connection_then_resumes_on_the_new() {
         now,
         Input::Connect {
             conn: 2,
-            request: req("a", false),
+            request: Box::new(req("a", false)),
         },
     );
     // v5 [MQTT-3.1.4-3]: the existing connection gets DISCONNECT 0x8E.
@@ -235,7 +235,7 @@ fn takeover_closes_the_old_connection_then_resumes_on_the_new() {
         now,
         Input::Closed {
             conn: 1,
-            state: state.clone(),
+            state: Box::new(state.clone()),
             will: None,
             session_expiry_interval: u32::MAX,
         },
@@ -417,7 +417,7 @@ fn assigned_client_ids_are_unique() {
             now,
             Input::Connect {
                 conn,
-                request: req("", true),
+                request: Box::new(req("", true)),
             },
         );
         match drain(&mut core).pop() {
@@ -465,7 +465,7 @@ fn store_ops_let_a_new_core_recover_retained_and_persistent_sessions() {
             now,
             Input::Closed {
                 conn: 1,
-                state,
+                state: Box::new(state),
                 will: None,
                 session_expiry_interval: u32::MAX,
             },
@@ -540,7 +540,7 @@ fn unacknowledged_shared_messages_go_to_another_member_when_one_disconnects() {
         now,
         Input::Closed {
             conn: 1,
-            state,
+            state: Box::new(state),
             will: None,
             session_expiry_interval: u32::MAX,
         },
@@ -612,7 +612,7 @@ fn a_shared_qos2_delivery_in_progress_stays_with_its_member() {
         now,
         Input::Closed {
             conn: 1,
-            state,
+            state: Box::new(state),
             will: None,
             session_expiry_interval: u32::MAX,
         },

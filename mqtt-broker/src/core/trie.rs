@@ -1,7 +1,8 @@
 //! The subscription trie: topic filters indexed level by level, so routing a message visits
 //! only the branches its topic can match, never a list of every filter.
 
-use std::{collections::HashMap, hash::Hash};
+use crate::hash::HashMap;
+use std::hash::Hash;
 
 /// Filters stored level by level, each with the subscribers (`K`) that hold it and their data
 /// (`V`).
@@ -26,10 +27,10 @@ struct Node<K, V> {
 impl<K, V> Default for Node<K, V> {
     fn default() -> Self {
         Node {
-            children: HashMap::new(),
+            children: HashMap::default(),
             plus: None,
-            hash: HashMap::new(),
-            exact: HashMap::new(),
+            hash: HashMap::default(),
+            exact: HashMap::default(),
         }
     }
 }

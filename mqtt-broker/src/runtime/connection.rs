@@ -270,7 +270,7 @@ impl Connection {
                     }
                 }
                 if let Some(state) = resume {
-                    accept = accept.resume(state);
+                    accept = accept.resume(*state);
                 }
                 if let Some(identity) = self.identity.as_mut() {
                     identity.client_id = client_id.to_string();
@@ -357,7 +357,7 @@ impl Connection {
                             };
                             self.send_router(Input::Connect {
                                 conn: self.conn,
-                                request,
+                                request: Box::new(request),
                             })
                             .await;
                         }
@@ -452,7 +452,7 @@ impl Connection {
                         let state = session.into_state();
                         self.send_router(Input::Closed {
                             conn: self.conn,
-                            state,
+                            state: Box::new(state),
                             will,
                             session_expiry_interval,
                         })
@@ -469,10 +469,6 @@ impl Connection {
     /// Hands an input to the router; `&mut self` keeps the future `Send` (the session is not
     /// `Sync`).
     async fn send_router(&mut self, input: Input) {
-        let _ = self
-            .shared()
-            .router
-            .send(RouterMsg::Input(Box::new(input)))
-            .await;
+        let _ = self.shared().router.send(RouterMsg::Input(input)).await;
     }
 }

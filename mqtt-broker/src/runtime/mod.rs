@@ -466,10 +466,10 @@ async fn sys_loop(every: Duration, shared: Arc<Shared>) {
                 let message = Message::new(topic, Bytes::from(value), QoS::AtMostOnce, true);
                 let _ = shared
                     .router
-                    .send(router::RouterMsg::Input(Box::new(Input::Publish {
+                    .send(router::RouterMsg::Input(Input::Publish {
                         from: None,
                         message,
-                    })))
+                    }))
                     .await;
             }
         }
@@ -515,10 +515,10 @@ impl BrokerHandle {
         let _ = self
             .shared
             .router
-            .send(router::RouterMsg::Input(Box::new(Input::Publish {
+            .send(router::RouterMsg::Input(Input::Publish {
                 from: None,
                 message,
-            })))
+            }))
             .await;
     }
 

@@ -20,7 +20,8 @@ pub(crate) enum ConnMsg {
     Accept {
         client_id: ClientId,
         assigned: bool,
-        resume: Option<SessionState>,
+        /// Boxed: deliveries, the common message, are half the size.
+        resume: Option<Box<SessionState>>,
     },
     Deliver {
         message: std::sync::Arc<Message>,

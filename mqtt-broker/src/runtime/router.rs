@@ -4,11 +4,12 @@ use super::{
     outbox::{ConnMsg, Outbox},
     Metrics,
 };
+use crate::hash::HashMap;
 use crate::{
     core::{ConnId, Core, Input, Output},
     store::Store,
 };
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 use tokio::{
     sync::mpsc,
     time::{sleep_until, Instant},
@@ -20,7 +21,9 @@ pub(crate) enum RouterMsg {
         conn: ConnId,
         outbox: Arc<Outbox>,
     },
-    Input(Box<Input>),
+    /// Unboxed: a publish is the common message, and an allocation per publish cost more than
+    /// moving it through the channel.
+    Input(Input),
     /// The broker is shutting down: every connection, and any that registers later, is told
     /// to disconnect (MQTT 5: 0x8B).
     DisconnectAll,
@@ -33,7 +36,7 @@ pub(crate) async fn run(
     mut rx: mpsc::Receiver<RouterMsg>,
     metrics: Arc<Metrics>,
 ) {
-    let mut outboxes: HashMap<ConnId, Arc<Outbox>> = HashMap::new();
+    let mut outboxes: HashMap<ConnId, Arc<Outbox>> = HashMap::default();
     let mut staged = Staged::default();
     let mut disconnecting = false;
     loop {
@@ -72,11 +75,11 @@ pub(crate) async fn run(
                     }
                 }
                 RouterMsg::Input(input) => {
-                    let closed = match &*input {
+                    let closed = match &input {
                         Input::Closed { conn, .. } => Some(*conn),
                         _ => None,
                     };
-                    core.handle(now, *input);
+                    core.handle(now, input);
                     dispatch(&mut core, &mut *store, &mut staged);
                     if let Some(conn) = closed {
                         // What was staged for it goes out first (the core sends nothing
@@ -165,7 +168,7 @@ fn dispatch(core: &mut Core, store: &mut dyn Store, staged: &mut Staged) {
                 ConnMsg::Accept {
                     client_id,
                     assigned,
-                    resume,
+                    resume: resume.map(Box::new),
                 },
             ),
             Output::Deliver {

@@ -186,7 +186,7 @@ pub enum ServerEvent {
         /// Why.
         reason: CloseReason,
         /// The will to publish (after its delay), if the close calls for it.
-        will: Option<Will>,
+        will: Option<Box<Will>>,
         /// Session Expiry Interval in force at the close, in seconds (3.x: 0 for a clean
         /// session, `u32::MAX` otherwise).
         session_expiry_interval: u32,
@@ -740,7 +740,7 @@ impl ServerSession {
         self.phase = ServerPhase::Closed;
         self.timers.stop_all();
         let will = if publish_will && was_connected {
-            self.will.take().map(|w| *w)
+            self.will.take()
         } else {
             None
         };

@@ -39,7 +39,7 @@ fn closed(raw: &mut RawServer) -> (CloseReason, Option<Will>, u32) {
                 reason,
                 will,
                 session_expiry_interval,
-            } => Some((reason, will, session_expiry_interval)),
+            } => Some((reason, will.map(|w| *w), session_expiry_interval)),
             _ => None,
         })
         .expect("a Closed event")
