@@ -266,6 +266,10 @@ impl Packet {
     /// the meaning is refused with [`EncodeError::UnsupportedByVersion`]. On error nothing is
     /// written. A CONNECT is encoded in the version it names itself.
     pub fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        if let Packet::Publish(p) = self {
+            // Its own encoder has a fast path for the common shapes.
+            return p.encode(version, buf);
+        }
         with_body!(self, b => encode_body(b, version, buf))
     }
 

@@ -3,9 +3,9 @@
 use super::{body_len, encode_body, framed_len, unsupported, Body};
 use crate::{
     error::{DecodeError, EncodeError},
-    io::{varint_len, Reader, Writer},
+    io::{varint_len, Reader, Writer, MAX_VARINT},
     properties::{Properties, PublishProperties},
-    string::MqttStr,
+    string::{MqttStr, MAX_STRING_LEN},
     topic::TopicName,
     PacketId, ProtocolVersion, QoS, QosPid,
 };
@@ -44,7 +44,16 @@ impl Publish {
 
     /// Appends the encoded packet to `buf` (see [`Packet::encode`](crate::Packet::encode)).
     pub fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        encode_body(self, version, buf)
+        let Some(len) = self.common_len(version) else {
+            return encode_body(self, version, buf);
+        };
+        if len > MAX_VARINT as usize {
+            return Err(EncodeError::TooLarge(len));
+        }
+        buf.reserve(framed_len(len));
+        self.put_common_header(version, len, buf);
+        buf.extend_from_slice(&self.payload);
+        Ok(())
     }
 
     /// The exact encoded size, fixed header included.
@@ -61,12 +70,69 @@ impl Publish {
         version: ProtocolVersion,
         buf: &mut BytesMut,
     ) -> Result<(), EncodeError> {
+        if let Some(len) = self.common_len(version) {
+            if len > MAX_VARINT as usize {
+                return Err(EncodeError::TooLarge(len));
+            }
+            buf.reserve(framed_len(len) - self.payload.len());
+            self.put_common_header(version, len, buf);
+            return Ok(());
+        }
         let len = body_len(self, version)?;
         let header = len - self.payload.len();
         buf.reserve(1 + varint_len(len) + header);
         BufMut::put_u8(buf, self.first_byte());
         Writer::put_varint(buf, len);
         self.write_variable_header(version, buf)
+    }
+
+    /// The remaining length of the common PUBLISH, `None` for any other: a topic name (not an
+    /// alias alone) and, in MQTT 5, no properties. The general encoder, with its counting pass,
+    /// handles the rest.
+    #[inline(always)]
+    fn common_len(&self, version: ProtocolVersion) -> Option<usize> {
+        // `as_bytes`: `TopicName` dereferences to `str` through a UTF-8 re-validation.
+        let topic = self.topic.as_bytes().len();
+        if topic == 0 || topic > MAX_STRING_LEN || (version.is_v5() && !self.properties.is_empty())
+        {
+            return None;
+        }
+        let pid = if self.qos_pid.packet_id().is_some() {
+            2
+        } else {
+            0
+        };
+        Some(2 + topic + pid + usize::from(version.is_v5()) + self.payload.len())
+    }
+
+    /// Writes the fixed header and the variable header of a PUBLISH that `common_len` accepted,
+    /// `len` being its remaining length (at most `MAX_VARINT`), into reserved space: the small
+    /// pieces as fixed-size arrays, so there are four copies in all.
+    #[inline(always)]
+    fn put_common_header(&self, version: ProtocolVersion, len: usize, buf: &mut BytesMut) {
+        let topic = self.topic.as_bytes();
+        let first = self.first_byte();
+        let [t0, t1] = (topic.len() as u16).to_be_bytes();
+        let b = |shift: u32| (len >> shift) as u8 | 0x80;
+        match len {
+            0..=127 => buf.extend_from_slice(&[first, len as u8, t0, t1]),
+            128..=16_383 => buf.extend_from_slice(&[first, b(0), (len >> 7) as u8, t0, t1]),
+            16_384..=2_097_151 => {
+                buf.extend_from_slice(&[first, b(0), b(7), (len >> 14) as u8, t0, t1]);
+            }
+            _ => buf.extend_from_slice(&[first, b(0), b(7), b(14), (len >> 21) as u8, t0, t1]),
+        }
+        buf.extend_from_slice(topic);
+        match (self.qos_pid.packet_id(), version.is_v5()) {
+            (Some(pid), true) => {
+                let [p0, p1] = pid.get().to_be_bytes();
+                buf.extend_from_slice(&[p0, p1, 0]);
+            }
+            (Some(pid), false) => buf.extend_from_slice(&pid.get().to_be_bytes()),
+            // An empty property block.
+            (None, true) => buf.extend_from_slice(&[0]),
+            (None, false) => {}
+        }
     }
 
     #[inline]
@@ -215,7 +281,50 @@ impl Body for Publish {
 
 #[cfg(test)]
 mod tests {
-    use super::scan_topic;
+    use super::{encode_body, scan_topic, Publish};
+    use crate::{Packet, PacketId, ProtocolVersion, QosPid, TopicName, MAX_PACKET_SIZE};
+    use bytes::{Bytes, BytesMut};
+
+    #[test]
+    fn common_paths_agree_with_the_general_ones() {
+        // Remaining lengths on both sides of every variable byte integer boundary, each QoS and
+        // version: the fast encoder writes what the counting encoder writes, and the in-place
+        // decoder reads back what the general decoder reads.
+        let topic = TopicName::from_static("a/b").unwrap();
+        let pid = PacketId::new(7).unwrap();
+        for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            for qos_pid in [
+                QosPid::AtMostOnce,
+                QosPid::AtLeastOnce(pid),
+                QosPid::ExactlyOnce(pid),
+            ] {
+                let header =
+                    5 + qos_pid.packet_id().map_or(0, |_| 2) + usize::from(version.is_v5());
+                for len in [0usize, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152] {
+                    let payload = Bytes::from(vec![0x5A; len.saturating_sub(header)]);
+                    let mut p = Publish::new(topic.clone(), qos_pid, payload);
+                    p.retain = len % 2 == 0;
+                    p.dup = qos_pid.packet_id().is_some();
+                    let mut fast = BytesMut::new();
+                    p.encode(version, &mut fast).unwrap();
+                    let mut general = BytesMut::new();
+                    encode_body(&p, version, &mut general).unwrap();
+                    assert_eq!(fast, general, "{version:?} {qos_pid:?} {len}");
+                    let mut head = BytesMut::new();
+                    p.encode_header(version, &mut head).unwrap();
+                    assert_eq!(head, general[..general.len() - p.payload.len()]);
+
+                    let mut buf = fast.clone();
+                    buf.extend_from_slice(&fast);
+                    for _ in 0..2 {
+                        let decoded = Packet::decode(version, &mut buf, MAX_PACKET_SIZE);
+                        assert_eq!(decoded, Ok(Some(Packet::Publish(p.clone()))));
+                    }
+                    assert!(buf.is_empty());
+                }
+            }
+        }
+    }
 
     #[test]
     fn topic_scan_finds_every_byte_position() {
