@@ -355,6 +355,11 @@ impl FixedHeader {
         version: ProtocolVersion,
         buf: &mut BytesMut,
     ) -> Result<Packet, DecodeError> {
+        if self.packet_type == PacketType::Publish {
+            if let Some(p) = Publish::decode_common(&self, version, buf) {
+                return Ok(Packet::Publish(p));
+            }
+        }
         buf.advance(self.header_len);
         let body = buf.split_to(self.remaining).freeze();
         let mut r = Reader::new(body);

@@ -1,6 +1,6 @@
 //! PUBLISH (v5 §3.3, v3.1.1 §3.3).
 
-use super::{body_len, encode_body, framed_len, unsupported, Body};
+use super::{body_len, encode_body, framed_len, unsupported, Body, FixedHeader};
 use crate::{
     error::{DecodeError, EncodeError},
     io::{varint_len, Reader, Writer, MAX_VARINT},
@@ -9,7 +9,7 @@ use crate::{
     topic::TopicName,
     PacketId, ProtocolVersion, QoS, QosPid,
 };
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// A PUBLISH packet: an application message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +133,74 @@ impl Publish {
             (None, true) => buf.extend_from_slice(&[0]),
             (None, false) => {}
         }
+    }
+
+    /// Decodes the common PUBLISH straight from the receive buffer: a non-empty topic and, in
+    /// MQTT 5, an empty property block. The frame is checked in place, without a `Reader`;
+    /// only then is it split off `buf`, once. The payload is that frame advanced past the
+    /// headers and the topic a slice of it: two reference-count increments, and one when the
+    /// payload is empty (the topic then keeps the frame; an empty payload shares nothing).
+    ///
+    /// `None`, consuming nothing, for any other shape and for any error: the general path
+    /// ([`Publish::decode`]) then decodes the frame, so errors and their order stay its own.
+    #[inline(always)]
+    pub(crate) fn decode_common(
+        header: &FixedHeader,
+        version: ProtocolVersion,
+        buf: &mut BytesMut,
+    ) -> Option<Publish> {
+        let flags = header.flags;
+        let start = header.header_len;
+        let body = buf.get(start..start.checked_add(header.remaining)?)?;
+        let qos = QoS::from_u8((flags >> 1) & 0x03)?;
+        let dup = flags & 0x08 != 0;
+        if dup && qos == QoS::AtMostOnce {
+            return None;
+        }
+        let topic_len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+        let topic_end = 2 + topic_len;
+        let pid_len = if qos == QoS::AtMostOnce { 0 } else { 2 };
+        // The property block length of an MQTT 5 PUBLISH must be 0 here.
+        let header_end = topic_end + pid_len + usize::from(version.is_v5());
+        if topic_len == 0 || header_end > body.len() {
+            return None;
+        }
+        if version.is_v5() && body.get(header_end - 1) != Some(&0) {
+            return None;
+        }
+        let topic = body.get(2..topic_end)?;
+        let (special, high) = scan_topic(topic);
+        if special || (high && std::str::from_utf8(topic).is_err()) {
+            return None;
+        }
+        let qos_pid = match qos {
+            QoS::AtMostOnce => QosPid::AtMostOnce,
+            _ => {
+                let pid = body.get(topic_end..topic_end + 2)?;
+                QosPid::new(qos, PacketId::new(u16::from_be_bytes([pid[0], pid[1]]))?)
+            }
+        };
+        let body_len = body.len();
+        let payload_len = body_len - header_end;
+        // Checked: consume the frame.
+        let mut frame = buf.split_to(start + body_len).freeze();
+        let (topic, payload) = if payload_len == 0 {
+            frame.advance(start + 2);
+            frame.truncate(topic_len);
+            (frame, Bytes::new())
+        } else {
+            let topic = frame.slice(start + 2..start + topic_end);
+            frame.advance(start + header_end);
+            (topic, frame)
+        };
+        Some(Publish {
+            dup,
+            qos_pid,
+            retain: flags & 0x01 != 0,
+            topic: TopicName::from_mqtt_str_unchecked(MqttStr::from_validated(topic)),
+            payload,
+            properties: PublishProperties::default(),
+        })
     }
 
     #[inline]
