@@ -52,7 +52,10 @@ impl Publish {
         }
         buf.reserve(framed_len(len));
         self.put_common_header(version, len, buf);
-        buf.extend_from_slice(&self.payload);
+        if !self.payload.is_empty() {
+            // Not even a zero-length `memcpy` call for an empty payload.
+            buf.extend_from_slice(&self.payload);
+        }
         Ok(())
     }
 
@@ -304,7 +307,9 @@ impl Publish {
 }
 
 /// Whether `topic` holds a NUL, `+` or `#` byte, and whether it holds a non-ASCII byte: one pass,
-/// eight bytes at a time (a topic is scanned on every PUBLISH received).
+/// eight bytes at a time (a topic is scanned on every PUBLISH received). A topic of eight bytes
+/// or more ends with an overlapping word instead of a byte loop.
+#[inline]
 fn scan_topic(topic: &[u8]) -> (bool, bool) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -312,20 +317,31 @@ fn scan_topic(topic: &[u8]) -> (bool, bool) {
     let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let mut special = 0u64;
     let mut high = 0u64;
-    let mut words = topic.chunks_exact(8);
-    for word in &mut words {
+    let mut scan_word = |word: &[u8]| {
+        // Words are eight bytes; the fallback (flagging a NUL) is unreachable.
         let v = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
         special |= zero_byte(v)
             | zero_byte(v ^ (ONES * u64::from(b'+')))
             | zero_byte(v ^ (ONES * u64::from(b'#')));
         high |= v & HIGH;
+    };
+    let mut words = topic.chunks_exact(8);
+    for word in &mut words {
+        scan_word(word);
     }
+    let tail = words.remainder();
     let mut tail_special = false;
-    for &b in words.remainder() {
-        tail_special |= b == 0 || b == b'+' || b == b'#';
-        high |= u64::from(b & 0x80);
+    let mut tail_high = false;
+    match topic.len().checked_sub(8) {
+        Some(last) if !tail.is_empty() => scan_word(topic.get(last..).unwrap_or_default()),
+        _ => {
+            for &b in tail {
+                tail_special |= b == 0 || b == b'+' || b == b'#';
+                tail_high |= b & 0x80 != 0;
+            }
+        }
     }
-    (special != 0 || tail_special, high != 0)
+    (special != 0 || tail_special, high != 0 || tail_high)
 }
 
 impl Body for Publish {
