@@ -266,6 +266,10 @@ impl Packet {
     /// the meaning is refused with [`EncodeError::UnsupportedByVersion`]. On error nothing is
     /// written. A CONNECT is encoded in the version it names itself.
     pub fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        if let Packet::Publish(p) = self {
+            // Its own encoder has a fast path for the common shapes.
+            return p.encode(version, buf);
+        }
         with_body!(self, b => encode_body(b, version, buf))
     }
 
@@ -351,6 +355,11 @@ impl FixedHeader {
         version: ProtocolVersion,
         buf: &mut BytesMut,
     ) -> Result<Packet, DecodeError> {
+        if self.packet_type == PacketType::Publish {
+            if let Some(p) = Publish::decode_common(&self, version, buf) {
+                return Ok(Packet::Publish(p));
+            }
+        }
         buf.advance(self.header_len);
         let body = buf.split_to(self.remaining).freeze();
         let mut r = Reader::new(body);

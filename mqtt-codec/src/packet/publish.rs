@@ -1,15 +1,15 @@
 //! PUBLISH (v5 §3.3, v3.1.1 §3.3).
 
-use super::{body_len, encode_body, framed_len, unsupported, Body};
+use super::{body_len, encode_body, framed_len, unsupported, Body, FixedHeader};
 use crate::{
     error::{DecodeError, EncodeError},
-    io::{varint_len, Reader, Writer},
+    io::{varint_len, Reader, Writer, MAX_VARINT},
     properties::{Properties, PublishProperties},
-    string::MqttStr,
+    string::{MqttStr, MAX_STRING_LEN},
     topic::TopicName,
     PacketId, ProtocolVersion, QoS, QosPid,
 };
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// A PUBLISH packet: an application message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,19 @@ impl Publish {
 
     /// Appends the encoded packet to `buf` (see [`Packet::encode`](crate::Packet::encode)).
     pub fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        encode_body(self, version, buf)
+        let Some(len) = self.common_len(version) else {
+            return encode_body(self, version, buf);
+        };
+        if len > MAX_VARINT as usize {
+            return Err(EncodeError::TooLarge(len));
+        }
+        buf.reserve(framed_len(len));
+        self.put_common_header(version, len, buf);
+        if !self.payload.is_empty() {
+            // Not even a zero-length `memcpy` call for an empty payload.
+            buf.extend_from_slice(&self.payload);
+        }
+        Ok(())
     }
 
     /// The exact encoded size, fixed header included.
@@ -61,12 +73,137 @@ impl Publish {
         version: ProtocolVersion,
         buf: &mut BytesMut,
     ) -> Result<(), EncodeError> {
+        if let Some(len) = self.common_len(version) {
+            if len > MAX_VARINT as usize {
+                return Err(EncodeError::TooLarge(len));
+            }
+            buf.reserve(framed_len(len) - self.payload.len());
+            self.put_common_header(version, len, buf);
+            return Ok(());
+        }
         let len = body_len(self, version)?;
         let header = len - self.payload.len();
         buf.reserve(1 + varint_len(len) + header);
         BufMut::put_u8(buf, self.first_byte());
         Writer::put_varint(buf, len);
         self.write_variable_header(version, buf)
+    }
+
+    /// The remaining length of the common PUBLISH, `None` for any other: a topic name (not an
+    /// alias alone) and, in MQTT 5, no properties. The general encoder, with its counting pass,
+    /// handles the rest.
+    #[inline(always)]
+    fn common_len(&self, version: ProtocolVersion) -> Option<usize> {
+        // `as_bytes`: `TopicName` dereferences to `str` through a UTF-8 re-validation.
+        let topic = self.topic.as_bytes().len();
+        if topic == 0 || topic > MAX_STRING_LEN || (version.is_v5() && !self.properties.is_empty())
+        {
+            return None;
+        }
+        let pid = if self.qos_pid.packet_id().is_some() {
+            2
+        } else {
+            0
+        };
+        Some(2 + topic + pid + usize::from(version.is_v5()) + self.payload.len())
+    }
+
+    /// Writes the fixed header and the variable header of a PUBLISH that `common_len` accepted,
+    /// `len` being its remaining length (at most `MAX_VARINT`), into reserved space: the small
+    /// pieces as fixed-size arrays, so there are four copies in all.
+    #[inline(always)]
+    fn put_common_header(&self, version: ProtocolVersion, len: usize, buf: &mut BytesMut) {
+        let topic = self.topic.as_bytes();
+        let first = self.first_byte();
+        let [t0, t1] = (topic.len() as u16).to_be_bytes();
+        let b = |shift: u32| (len >> shift) as u8 | 0x80;
+        match len {
+            0..=127 => buf.extend_from_slice(&[first, len as u8, t0, t1]),
+            128..=16_383 => buf.extend_from_slice(&[first, b(0), (len >> 7) as u8, t0, t1]),
+            16_384..=2_097_151 => {
+                buf.extend_from_slice(&[first, b(0), b(7), (len >> 14) as u8, t0, t1]);
+            }
+            _ => buf.extend_from_slice(&[first, b(0), b(7), b(14), (len >> 21) as u8, t0, t1]),
+        }
+        buf.extend_from_slice(topic);
+        match (self.qos_pid.packet_id(), version.is_v5()) {
+            (Some(pid), true) => {
+                let [p0, p1] = pid.get().to_be_bytes();
+                buf.extend_from_slice(&[p0, p1, 0]);
+            }
+            (Some(pid), false) => buf.extend_from_slice(&pid.get().to_be_bytes()),
+            // An empty property block.
+            (None, true) => buf.extend_from_slice(&[0]),
+            (None, false) => {}
+        }
+    }
+
+    /// Decodes the common PUBLISH straight from the receive buffer: a non-empty topic and, in
+    /// MQTT 5, an empty property block. The frame is checked in place, without a `Reader`;
+    /// only then is it split off `buf`, once. The payload is that frame advanced past the
+    /// headers and the topic a slice of it: two reference-count increments, and one when the
+    /// payload is empty (the topic then keeps the frame; an empty payload shares nothing).
+    ///
+    /// `None`, consuming nothing, for any other shape and for any error: the general path
+    /// ([`Publish::decode`]) then decodes the frame, so errors and their order stay its own.
+    #[inline(always)]
+    pub(crate) fn decode_common(
+        header: &FixedHeader,
+        version: ProtocolVersion,
+        buf: &mut BytesMut,
+    ) -> Option<Publish> {
+        let flags = header.flags;
+        let start = header.header_len;
+        let body = buf.get(start..start.checked_add(header.remaining)?)?;
+        let qos = QoS::from_u8((flags >> 1) & 0x03)?;
+        let dup = flags & 0x08 != 0;
+        if dup && qos == QoS::AtMostOnce {
+            return None;
+        }
+        let topic_len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+        let topic_end = 2 + topic_len;
+        let pid_len = if qos == QoS::AtMostOnce { 0 } else { 2 };
+        // The property block length of an MQTT 5 PUBLISH must be 0 here.
+        let header_end = topic_end + pid_len + usize::from(version.is_v5());
+        if topic_len == 0 || header_end > body.len() {
+            return None;
+        }
+        if version.is_v5() && body.get(header_end - 1) != Some(&0) {
+            return None;
+        }
+        let topic = body.get(2..topic_end)?;
+        let (special, high) = scan_topic(topic);
+        if special || (high && std::str::from_utf8(topic).is_err()) {
+            return None;
+        }
+        let qos_pid = match qos {
+            QoS::AtMostOnce => QosPid::AtMostOnce,
+            _ => {
+                let pid = body.get(topic_end..topic_end + 2)?;
+                QosPid::new(qos, PacketId::new(u16::from_be_bytes([pid[0], pid[1]]))?)
+            }
+        };
+        let body_len = body.len();
+        let payload_len = body_len - header_end;
+        // Checked: consume the frame.
+        let mut frame = buf.split_to(start + body_len).freeze();
+        let (topic, payload) = if payload_len == 0 {
+            frame.advance(start + 2);
+            frame.truncate(topic_len);
+            (frame, Bytes::new())
+        } else {
+            let topic = frame.slice(start + 2..start + topic_end);
+            frame.advance(start + header_end);
+            (topic, frame)
+        };
+        Some(Publish {
+            dup,
+            qos_pid,
+            retain: flags & 0x01 != 0,
+            topic: TopicName::from_mqtt_str_unchecked(MqttStr::from_validated(topic)),
+            payload,
+            properties: PublishProperties::default(),
+        })
     }
 
     #[inline]
@@ -170,7 +307,9 @@ impl Publish {
 }
 
 /// Whether `topic` holds a NUL, `+` or `#` byte, and whether it holds a non-ASCII byte: one pass,
-/// eight bytes at a time (a topic is scanned on every PUBLISH received).
+/// eight bytes at a time (a topic is scanned on every PUBLISH received). A topic of eight bytes
+/// or more ends with an overlapping word instead of a byte loop.
+#[inline]
 fn scan_topic(topic: &[u8]) -> (bool, bool) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -178,20 +317,31 @@ fn scan_topic(topic: &[u8]) -> (bool, bool) {
     let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let mut special = 0u64;
     let mut high = 0u64;
-    let mut words = topic.chunks_exact(8);
-    for word in &mut words {
+    let mut scan_word = |word: &[u8]| {
+        // Words are eight bytes; the fallback (flagging a NUL) is unreachable.
         let v = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
         special |= zero_byte(v)
             | zero_byte(v ^ (ONES * u64::from(b'+')))
             | zero_byte(v ^ (ONES * u64::from(b'#')));
         high |= v & HIGH;
+    };
+    let mut words = topic.chunks_exact(8);
+    for word in &mut words {
+        scan_word(word);
     }
+    let tail = words.remainder();
     let mut tail_special = false;
-    for &b in words.remainder() {
-        tail_special |= b == 0 || b == b'+' || b == b'#';
-        high |= u64::from(b & 0x80);
+    let mut tail_high = false;
+    match topic.len().checked_sub(8) {
+        Some(last) if !tail.is_empty() => scan_word(topic.get(last..).unwrap_or_default()),
+        _ => {
+            for &b in tail {
+                tail_special |= b == 0 || b == b'+' || b == b'#';
+                tail_high |= b & 0x80 != 0;
+            }
+        }
     }
-    (special != 0 || tail_special, high != 0)
+    (special != 0 || tail_special, high != 0 || tail_high)
 }
 
 impl Body for Publish {
@@ -215,7 +365,50 @@ impl Body for Publish {
 
 #[cfg(test)]
 mod tests {
-    use super::scan_topic;
+    use super::{encode_body, scan_topic, Publish};
+    use crate::{Packet, PacketId, ProtocolVersion, QosPid, TopicName, MAX_PACKET_SIZE};
+    use bytes::{Bytes, BytesMut};
+
+    #[test]
+    fn common_paths_agree_with_the_general_ones() {
+        // Remaining lengths on both sides of every variable byte integer boundary, each QoS and
+        // version: the fast encoder writes what the counting encoder writes, and the in-place
+        // decoder reads back what the general decoder reads.
+        let topic = TopicName::from_static("a/b").unwrap();
+        let pid = PacketId::new(7).unwrap();
+        for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            for qos_pid in [
+                QosPid::AtMostOnce,
+                QosPid::AtLeastOnce(pid),
+                QosPid::ExactlyOnce(pid),
+            ] {
+                let header =
+                    5 + qos_pid.packet_id().map_or(0, |_| 2) + usize::from(version.is_v5());
+                for len in [0usize, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152] {
+                    let payload = Bytes::from(vec![0x5A; len.saturating_sub(header)]);
+                    let mut p = Publish::new(topic.clone(), qos_pid, payload);
+                    p.retain = len % 2 == 0;
+                    p.dup = qos_pid.packet_id().is_some();
+                    let mut fast = BytesMut::new();
+                    p.encode(version, &mut fast).unwrap();
+                    let mut general = BytesMut::new();
+                    encode_body(&p, version, &mut general).unwrap();
+                    assert_eq!(fast, general, "{version:?} {qos_pid:?} {len}");
+                    let mut head = BytesMut::new();
+                    p.encode_header(version, &mut head).unwrap();
+                    assert_eq!(head, general[..general.len() - p.payload.len()]);
+
+                    let mut buf = fast.clone();
+                    buf.extend_from_slice(&fast);
+                    for _ in 0..2 {
+                        let decoded = Packet::decode(version, &mut buf, MAX_PACKET_SIZE);
+                        assert_eq!(decoded, Ok(Some(Packet::Publish(p.clone()))));
+                    }
+                    assert!(buf.is_empty());
+                }
+            }
+        }
+    }
 
     #[test]
     fn topic_scan_finds_every_byte_position() {
