@@ -4,8 +4,9 @@
 # generator (`starling bench scenario`, library in bench/loadgen) in one run. Prints one JSON line per (broker, scenario) and a
 # summary table. Every load is bounded in count and time.
 #
-#   bench/compare.sh            # full run (a few minutes)
-#   QUICK=1 bench/compare.sh    # smaller counts
+#   bench/compare.sh            # full run (about five minutes)
+#   QUICK=1 bench/compare.sh    # smaller counts, one round
+#   REPS=5 bench/compare.sh     # rounds (default 3); the table shows each metric's median
 #
 # Scenarios: fan-in (8 publishers -> 1 subscriber), fan-out (1 -> 50), 50 point-to-point
 # pairs, QoS 0 and 1, 64-byte payloads; latency at a fixed 5k msg/s; 10k idle connections
@@ -100,14 +101,20 @@ run() { # broker scenario args...
 
 : > "$out/results.jsonl"
 ulimit -n 20000 2>/dev/null || true
-N=$((400000 / scale)); P=$((100000 / scale))
-for broker in mosquitto rumqttd starling; do
-  for qos in 0 1; do
-    run $broker fanin  --pubs 8  --count $N --qos $qos
-    run $broker fanout --subs 50 --count $((N / 50)) --qos $qos
-    run $broker pairs  --pubs 50 --count $P --qos $qos
+# Counts large enough that a run lasts long enough to mean something on the fastest broker
+# (sub-second runs swing by 1.5x from one run to the next), repeated in rounds with brokers
+# interleaved so that a noisy moment does not land on one broker only.
+N=$((1000000 / scale)); F=$((40000 / scale)); P=$((400000 / scale))
+reps=${REPS:-$([ "$scale" = 1 ] && echo 3 || echo 1)}
+for rep in $(seq 1 "$reps"); do
+  for broker in mosquitto rumqttd starling; do
+    for qos in 0 1; do
+      run $broker fanin  --pubs 8  --count $N --qos $qos
+      run $broker fanout --subs 50 --count $F --qos $qos
+      run $broker pairs  --pubs 50 --count $P --qos $qos
+    done
+    run $broker latency --msg-rate 5000 --count $((50000 / scale)) --qos 1
+    run $broker idle --conns $((10000 / scale))
   done
-  run $broker latency --msg-rate 5000 --count $((50000 / scale)) --qos 1
-  run $broker idle --conns $((10000 / scale))
 done
 python3 bench/summarize.py "$out/results.jsonl"
