@@ -235,10 +235,13 @@ impl Connection {
 
     /// Applies what the router sent. With an authorizer every delivery is checked first; that
     /// awaits, so it runs in a boxed future built only then.
+    /// One clock reading serves the whole batch (a delivery's expiry countdown does not need
+    /// more, and reading the clock per message was a visible share of fan-out).
     async fn apply_all(&mut self, inbox: &mut VecDeque<ConnMsg>, rbuf: &mut BytesMut) {
+        let now = Instant::now().into_std();
         if self.shared().hooks.authorizer.is_none() {
             for msg in inbox.drain(..) {
-                self.apply(msg, rbuf);
+                self.apply(msg, rbuf, now);
             }
             return;
         }
@@ -249,14 +252,13 @@ impl Connection {
                         continue;
                     }
                 }
-                self.apply(msg, rbuf);
+                self.apply(msg, rbuf, now);
             }
         })
         .await;
     }
 
-    fn apply(&mut self, msg: ConnMsg, rbuf: &mut BytesMut) {
-        let now = Instant::now().into_std();
+    fn apply(&mut self, msg: ConnMsg, rbuf: &mut BytesMut, now: std::time::Instant) {
         match msg {
             ConnMsg::Accept {
                 client_id,
