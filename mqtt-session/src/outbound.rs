@@ -181,16 +181,20 @@ impl Outbound {
         );
     }
 
+    /// Ends the flow `id` if it is at `stage`. One probe of the table in the common case (an
+    /// acknowledgement for a flow in the stage it expects); a flow in another stage goes back.
     fn remove_if(&mut self, id: PacketId, stage: OutboundStage) -> bool {
-        if self
-            .inflight
-            .get(&id.get())
-            .is_some_and(|(_, f)| f.stage == stage)
-        {
-            self.remove(id.get());
-            return true;
+        let Some(entry) = self.inflight.remove(&id.get()) else {
+            return false;
+        };
+        if entry.1.stage != stage {
+            self.inflight.insert(id.get(), entry);
+            return false;
         }
-        false
+        if !self.unsent.is_empty() {
+            self.unsent.retain(|&u| u != id.get());
+        }
+        true
     }
 
     pub(crate) fn on_puback(&mut self, id: PacketId, reason: ReasonCode) -> AckOutcome {
