@@ -568,6 +568,7 @@ impl ServerSession {
         if self.queued.is_empty() && self.queued.capacity() > 0 {
             self.queued = VecDeque::new();
         }
+        self.outbound.release_idle_memory();
         if self.rare.as_ref().is_some_and(|r| r.is_unused()) {
             self.rare = None;
         }
