@@ -283,9 +283,9 @@ impl Connection {
                 }
             }
             ConnMsg::Deliver { message, options } => {
-                // The last subscriber to get there takes the message; the others copy it.
-                let message = std::sync::Arc::unwrap_or_clone(message);
-                if self.session.deliver(now, message, options).is_err() {
+                // A plain QoS 0 copy is encoded from the shared message; otherwise the last
+                // subscriber to get there takes the message and the others copy it.
+                if self.session.deliver_shared(now, message, options).is_err() {
                     self.shared()
                         .metrics
                         .dropped_queue_full

@@ -44,19 +44,39 @@ impl Publish {
 
     /// Appends the encoded packet to `buf` (see [`Packet::encode`](crate::Packet::encode)).
     pub fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        let Some(len) = self.common_len(version) else {
-            return encode_body(self, version, buf);
-        };
-        if len > MAX_VARINT as usize {
-            return Err(EncodeError::TooLarge(len));
+        match self.plain(version) {
+            Some(plain) => plain.encode(version, buf),
+            None => encode_body(self, version, buf),
         }
-        buf.reserve(framed_len(len));
-        self.put_common_header(version, len, buf);
-        if !self.payload.is_empty() {
-            // Not even a zero-length `memcpy` call for an empty payload.
-            buf.extend_from_slice(&self.payload);
+    }
+
+    /// Appends a PUBLISH without MQTT 5 properties from borrowed parts: exactly what
+    /// [`encode`](Self::encode) writes for a `Publish` with these fields, DUP clear and no
+    /// properties. A server fanning one shared message out to many subscribers encodes each
+    /// copy this way without cloning (and so without touching the reference counts of) the
+    /// message's topic and payload.
+    pub fn encode_plain(
+        version: ProtocolVersion,
+        qos_pid: QosPid,
+        retain: bool,
+        topic: &TopicName,
+        payload: &[u8],
+        buf: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        let topic = topic.as_bytes();
+        if topic.is_empty() {
+            return Err(EncodeError::Invalid(
+                "empty topic name without a topic alias",
+            ));
         }
-        Ok(())
+        let first = 0x30 | (qos_pid.qos().as_u8() << 1) | u8::from(retain);
+        Plain {
+            first,
+            packet_id: qos_pid.packet_id(),
+            topic,
+            payload,
+        }
+        .encode(version, buf)
     }
 
     /// The exact encoded size, fixed header included.
@@ -73,12 +93,10 @@ impl Publish {
         version: ProtocolVersion,
         buf: &mut BytesMut,
     ) -> Result<(), EncodeError> {
-        if let Some(len) = self.common_len(version) {
-            if len > MAX_VARINT as usize {
-                return Err(EncodeError::TooLarge(len));
-            }
+        if let Some(plain) = self.plain(version) {
+            let len = plain.len(version)?;
             buf.reserve(framed_len(len) - self.payload.len());
-            self.put_common_header(version, len, buf);
+            plain.put_header(version, len, buf);
             return Ok(());
         }
         let len = body_len(self, version)?;
@@ -89,63 +107,24 @@ impl Publish {
         self.write_variable_header(version, buf)
     }
 
-    /// The remaining length of the common PUBLISH, `None` for any other: a topic name (not an
-    /// alias alone) and, in MQTT 5, no properties. The general encoder, with its counting pass,
+    /// The common PUBLISH as borrowed parts, `None` for any other: a topic name (not an alias
+    /// alone) and, in MQTT 5, no properties. The general encoder, with its counting pass,
     /// handles the rest.
     #[inline(always)]
-    fn common_len(&self, version: ProtocolVersion) -> Option<usize> {
+    fn plain(&self, version: ProtocolVersion) -> Option<Plain<'_>> {
         // `as_bytes`: `TopicName` dereferences to `str` through a UTF-8 re-validation.
-        let topic = self.topic.as_bytes().len();
-        if topic == 0 || topic > MAX_STRING_LEN || (version.is_v5() && !self.properties.is_empty())
-        {
+        let topic = self.topic.as_bytes();
+        if topic.is_empty() || (version.is_v5() && !self.properties.is_empty()) {
             return None;
         }
-        let pid = if self.qos_pid.packet_id().is_some() {
-            2
-        } else {
-            0
-        };
-        Some(2 + topic + pid + usize::from(version.is_v5()) + self.payload.len())
+        Some(Plain {
+            first: self.first_byte(),
+            packet_id: self.qos_pid.packet_id(),
+            topic,
+            payload: &self.payload,
+        })
     }
 
-    /// Writes the fixed header and the variable header of a PUBLISH that `common_len` accepted,
-    /// `len` being its remaining length (at most `MAX_VARINT`), into reserved space: the small
-    /// pieces as fixed-size arrays, so there are four copies in all.
-    #[inline(always)]
-    fn put_common_header(&self, version: ProtocolVersion, len: usize, buf: &mut BytesMut) {
-        let topic = self.topic.as_bytes();
-        let first = self.first_byte();
-        let [t0, t1] = (topic.len() as u16).to_be_bytes();
-        let b = |shift: u32| (len >> shift) as u8 | 0x80;
-        match len {
-            0..=127 => buf.extend_from_slice(&[first, len as u8, t0, t1]),
-            128..=16_383 => buf.extend_from_slice(&[first, b(0), (len >> 7) as u8, t0, t1]),
-            16_384..=2_097_151 => {
-                buf.extend_from_slice(&[first, b(0), b(7), (len >> 14) as u8, t0, t1]);
-            }
-            _ => buf.extend_from_slice(&[first, b(0), b(7), b(14), (len >> 21) as u8, t0, t1]),
-        }
-        buf.extend_from_slice(topic);
-        match (self.qos_pid.packet_id(), version.is_v5()) {
-            (Some(pid), true) => {
-                let [p0, p1] = pid.get().to_be_bytes();
-                buf.extend_from_slice(&[p0, p1, 0]);
-            }
-            (Some(pid), false) => buf.extend_from_slice(&pid.get().to_be_bytes()),
-            // An empty property block.
-            (None, true) => buf.extend_from_slice(&[0]),
-            (None, false) => {}
-        }
-    }
-
-    /// Decodes the common PUBLISH straight from the receive buffer: a non-empty topic and, in
-    /// MQTT 5, an empty property block. The frame is checked in place, without a `Reader`;
-    /// only then is it split off `buf`, once. The payload is that frame advanced past the
-    /// headers and the topic a slice of it: two reference-count increments, and one when the
-    /// payload is empty (the topic then keeps the frame; an empty payload shares nothing).
-    ///
-    /// `None`, consuming nothing, for any other shape and for any error: the general path
-    /// ([`Publish::decode`]) then decodes the frame, so errors and their order stay its own.
     #[inline(always)]
     pub(crate) fn decode_common(
         header: &FixedHeader,
@@ -306,6 +285,75 @@ impl Publish {
     }
 }
 
+/// A PUBLISH without MQTT 5 properties, borrowed: the shape most packets have, encoded
+/// without a counting pass.
+#[derive(Clone, Copy)]
+struct Plain<'a> {
+    first: u8,
+    packet_id: Option<PacketId>,
+    /// Not empty.
+    topic: &'a [u8],
+    payload: &'a [u8],
+}
+
+impl Plain<'_> {
+    /// The remaining length.
+    #[inline(always)]
+    fn len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        if self.topic.len() > MAX_STRING_LEN {
+            return Err(EncodeError::Invalid("string longer than 65,535 bytes"));
+        }
+        let pid = if self.packet_id.is_some() { 2 } else { 0 };
+        let len = 2 + self.topic.len() + pid + usize::from(version.is_v5()) + self.payload.len();
+        if len > MAX_VARINT as usize {
+            return Err(EncodeError::TooLarge(len));
+        }
+        Ok(len)
+    }
+
+    #[inline(always)]
+    fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        let len = self.len(version)?;
+        buf.reserve(framed_len(len));
+        self.put_header(version, len, buf);
+        if !self.payload.is_empty() {
+            // Not even a zero-length `memcpy` call for an empty payload.
+            buf.extend_from_slice(self.payload);
+        }
+        Ok(())
+    }
+
+    /// Writes the fixed header and the variable header, `len` being the remaining length (at
+    /// most `MAX_VARINT`), into reserved space: the small pieces as fixed-size arrays, so there
+    /// are four copies in all.
+    #[inline(always)]
+    fn put_header(&self, version: ProtocolVersion, len: usize, buf: &mut BytesMut) {
+        let topic = self.topic;
+        let first = self.first;
+        let [t0, t1] = (topic.len() as u16).to_be_bytes();
+        let b = |shift: u32| (len >> shift) as u8 | 0x80;
+        match len {
+            0..=127 => buf.extend_from_slice(&[first, len as u8, t0, t1]),
+            128..=16_383 => buf.extend_from_slice(&[first, b(0), (len >> 7) as u8, t0, t1]),
+            16_384..=2_097_151 => {
+                buf.extend_from_slice(&[first, b(0), b(7), (len >> 14) as u8, t0, t1]);
+            }
+            _ => buf.extend_from_slice(&[first, b(0), b(7), b(14), (len >> 21) as u8, t0, t1]),
+        }
+        buf.extend_from_slice(topic);
+        match (self.packet_id, version.is_v5()) {
+            (Some(pid), true) => {
+                let [p0, p1] = pid.get().to_be_bytes();
+                buf.extend_from_slice(&[p0, p1, 0]);
+            }
+            (Some(pid), false) => buf.extend_from_slice(&pid.get().to_be_bytes()),
+            // An empty property block.
+            (None, true) => buf.extend_from_slice(&[0]),
+            (None, false) => {}
+        }
+    }
+}
+
 /// Whether `topic` holds a NUL, `+` or `#` byte, and whether it holds a non-ASCII byte: one pass,
 /// eight bytes at a time (a topic is scanned on every PUBLISH received). A topic of eight bytes
 /// or more ends with an overlapping word instead of a byte loop.
@@ -388,7 +436,9 @@ mod tests {
                     let payload = Bytes::from(vec![0x5A; len.saturating_sub(header)]);
                     let mut p = Publish::new(topic.clone(), qos_pid, payload);
                     p.retain = len % 2 == 0;
-                    p.dup = qos_pid.packet_id().is_some();
+                    // DUP on the odd sizes (`encode_plain` writes DUP clear: it is checked
+                    // against the others).
+                    p.dup = qos_pid.packet_id().is_some() && len % 2 == 1;
                     let mut fast = BytesMut::new();
                     p.encode(version, &mut fast).unwrap();
                     let mut general = BytesMut::new();
@@ -397,6 +447,14 @@ mod tests {
                     let mut head = BytesMut::new();
                     p.encode_header(version, &mut head).unwrap();
                     assert_eq!(head, general[..general.len() - p.payload.len()]);
+                    if !p.dup {
+                        let mut plain = BytesMut::new();
+                        Publish::encode_plain(
+                            version, p.qos_pid, p.retain, &p.topic, &p.payload, &mut plain,
+                        )
+                        .unwrap();
+                        assert_eq!(plain, general, "plain {version:?} {qos_pid:?} {len}");
+                    }
 
                     let mut buf = fast.clone();
                     buf.extend_from_slice(&fast);

@@ -2,8 +2,8 @@
 
 use super::{QueuePolicy, ServerError, ServerEvent, ServerPhase, ServerSession};
 use crate::{alias::AliasUse, message::DeliveryOptions, Message, QueuedMessage};
-use starling_codec::{PacketId, ProtocolVersion, QoS, ReasonCode, TopicName};
-use std::time::Instant;
+use starling_codec::{PacketId, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, TopicName};
+use std::{sync::Arc, time::Instant};
 
 /// What [`ServerSession::deliver`] did with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,62 @@ pub enum Delivery {
 }
 
 impl ServerSession {
+    /// [`deliver`](Self::deliver) for a message shared with other subscribers: the same
+    /// outcome and the same bytes, but a QoS 0 copy that needs nothing per delivery (MQTT
+    /// 3.x, or MQTT 5 without properties, expiry, subscription identifiers or topic aliases) is
+    /// encoded straight from the shared message, without cloning its topic and payload (whose
+    /// reference counts every subscriber's copy would otherwise contend on). Anything else
+    /// takes the message (the last holder without a copy) and goes through `deliver`.
+    pub fn deliver_shared(
+        &mut self,
+        now: Instant,
+        message: Arc<Message>,
+        options: DeliveryOptions,
+    ) -> Result<Delivery, ServerError> {
+        if let Some(delivery) = self.send_plain(now, &message, &options) {
+            return Ok(delivery);
+        }
+        self.deliver(now, Arc::unwrap_or_clone(message), options)
+    }
+
+    /// The borrowed QoS 0 path of `deliver_shared`; `None` when it does not apply.
+    fn send_plain(
+        &mut self,
+        now: Instant,
+        message: &Message,
+        options: &DeliveryOptions,
+    ) -> Option<Delivery> {
+        let v5 = self.version.is_v5();
+        let plain = self.phase == ServerPhase::Connected
+            && message.qos.min(options.qos) == QoS::AtMostOnce
+            && !message.is_expired(now)
+            && (!v5
+                || (message.expires_at.is_none()
+                    && message.properties.is_empty()
+                    && options.subscription_identifiers.is_empty()
+                    && self.outbound_aliases.is_none()));
+        if !plain {
+            return None;
+        }
+        // v3.1.1 [MQTT-3.3.1-8], v3.1.1 [MQTT-3.3.1-9]; v5 [MQTT-3.3.1-12], v5 [MQTT-3.3.1-13].
+        let retain = options.from_retained || (options.retain_as_published && message.retain);
+        let start = self.transmit.len();
+        let encoded = Publish::encode_plain(
+            self.version,
+            QosPid::AtMostOnce,
+            retain,
+            &message.topic,
+            &message.payload,
+            &mut self.transmit,
+        );
+        // v5 [MQTT-3.1.2-24], v5 [MQTT-3.1.2-25]: too large for the client: discard, behave as sent.
+        if encoded.is_err() || self.transmit.len() - start > self.peer_max_packet_size as usize {
+            self.transmit.truncate(start);
+            return Some(Delivery::Discarded);
+        }
+        Some(Delivery::Sent(None))
+    }
+
     /// Delivers `message` to this client with `options` computed from its matching
     /// subscriptions: QoS downgraded to the subscription's, RETAIN per retain-as-published,
     /// subscription identifiers attached, topic alias applied, the client's Receive Maximum

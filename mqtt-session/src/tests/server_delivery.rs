@@ -757,3 +757,84 @@ fn finished_deliveries_are_not_reported_when_turned_off() {
     assert_eq!(raw.session.inflight_len(), 0);
     assert_eq!(raw.events(), vec![]);
 }
+
+#[test]
+fn a_shared_delivery_writes_what_an_owned_delivery_writes() {
+    // `deliver_shared` encodes plain QoS 0 copies from the borrowed message and hands
+    // everything else to `deliver`: same outcome, same packets, in every case.
+    let mut with_props = message("a/b", QoS::AtMostOnce, true);
+    with_props.properties.content_type = Some(crate::tests::raw::s("text/plain"));
+    let mut expiring = message("a/b", QoS::AtMostOnce, false);
+    expiring.expires_at = Some(std::time::Instant::now() + Duration::from_secs(60));
+    let mut expired = message("a/b", QoS::AtMostOnce, false);
+    expired.expires_at = Some(std::time::Instant::now() - Duration::from_secs(1));
+    let with_id = DeliveryOptions {
+        subscription_identifiers: vec![NonZeroU32::new(7).unwrap()],
+        ..at(QoS::AtMostOnce)
+    };
+    let rap = DeliveryOptions {
+        retain_as_published: true,
+        ..at(QoS::AtMostOnce)
+    };
+    let retained = DeliveryOptions {
+        from_retained: true,
+        ..at(QoS::AtMostOnce)
+    };
+    let cases = [
+        (message("a/b", QoS::AtMostOnce, false), at(QoS::AtMostOnce)),
+        (message("a/b", QoS::AtLeastOnce, true), at(QoS::AtMostOnce)),
+        (message("a/b", QoS::AtMostOnce, true), rap),
+        (message("a/b", QoS::AtMostOnce, false), retained),
+        (
+            message("a/b", QoS::AtLeastOnce, false),
+            at(QoS::AtLeastOnce),
+        ),
+        (
+            message("a/b", QoS::ExactlyOnce, false),
+            at(QoS::ExactlyOnce),
+        ),
+        (with_props, at(QoS::AtMostOnce)),
+        (message("a/b", QoS::AtMostOnce, false), with_id),
+        (expiring, at(QoS::AtMostOnce)),
+        (expired, at(QoS::AtMostOnce)),
+    ];
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        for (m, o) in &cases {
+            let mut owned = server(version);
+            let mut shared = server(version);
+            let now = owned.now();
+            let a = owned.session.deliver(now, m.clone(), o.clone());
+            let b = shared
+                .session
+                .deliver_shared(now, std::sync::Arc::new(m.clone()), o.clone());
+            assert_eq!(a, b, "{version:?} {m:?} {o:?}");
+            assert_eq!(owned.recv(), shared.recv(), "{version:?} {m:?} {o:?}");
+        }
+    }
+}
+
+#[test]
+fn a_shared_delivery_too_large_for_the_client_is_discarded() {
+    // v5 [MQTT-3.1.2-25]: as with `deliver`, the plain path discards an oversize PUBLISH.
+    let mut c = connect(ProtocolVersion::V5, "c");
+    c.properties.maximum_packet_size = NonZeroU32::new(16);
+    let mut raw = server_for(c);
+    let now = raw.now();
+    let big = Message::new(
+        topic_name("a/b"),
+        Bytes::from(vec![0u8; 64]),
+        QoS::AtMostOnce,
+        false,
+    );
+    let d = raw
+        .session
+        .deliver_shared(now, std::sync::Arc::new(big), at(QoS::AtMostOnce));
+    assert_eq!(d, Ok(Delivery::Discarded));
+    assert!(raw.recv().is_empty());
+    let small = message("a/b", QoS::AtMostOnce, false);
+    let d = raw
+        .session
+        .deliver_shared(now, std::sync::Arc::new(small), at(QoS::AtMostOnce));
+    assert_eq!(d, Ok(Delivery::Sent(None)));
+    assert_eq!(raw.recv().len(), 1);
+}
