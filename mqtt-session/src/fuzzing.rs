@@ -930,7 +930,13 @@ impl ServerHarness {
                         .collect(),
                     shared_group: (bits & 4 != 0).then(|| std::sync::Arc::from("g")),
                 };
-                let _ = self.session.deliver(self.now, message, options);
+                // Bit 3: as a broker fanning out a shared message does.
+                let _ = if bits & 8 != 0 {
+                    self.session
+                        .deliver_shared(self.now, std::sync::Arc::new(message), options)
+                } else {
+                    self.session.deliver(self.now, message, options)
+                };
             }
             11 => self.session.disconnect(input.reason()),
             12 => self.session.handle_transport_closed(self.now),
