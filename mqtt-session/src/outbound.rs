@@ -1,7 +1,7 @@
 //! Outbound QoS 1/2 flows: packet identifiers, the peer's Receive Maximum quota, and resend on
 //! resume (v5 §4.3, §4.4, §4.9).
 
-use crate::MessageProperties;
+use crate::{Message, MessageProperties};
 use bytes::Bytes;
 use starling_codec::{Packet, PacketId, PubRel, Publish, QoS, QosPid, ReasonCode, TopicName};
 use std::{
@@ -161,6 +161,33 @@ impl Outbound {
     }
 
     /// Records a QoS > 0 PUBLISH that is being sent.
+    /// Records a QoS 1/2 PUBLISH sent from a shared message that needs nothing per delivery
+    /// (no properties, no expiry): the flow keeps the message itself, so neither sending nor
+    /// acknowledging touches the reference counts of its topic and payload.
+    pub(crate) fn insert_shared(
+        &mut self,
+        packet_id: PacketId,
+        qos: QoS,
+        retain: bool,
+        message: Arc<Message>,
+        shared_group: Option<Arc<str>>,
+    ) {
+        let stage = match qos {
+            QoS::ExactlyOnce => OutboundStage::AwaitingPubRec,
+            _ => OutboundStage::AwaitingPubAck,
+        };
+        self.seq += 1;
+        let flow = Flow {
+            seq: self.seq,
+            stage,
+            qos_pid: QosPid::new(qos, packet_id),
+            retain,
+            body: Body::Shared(message),
+            shared_group,
+        };
+        self.inflight.insert(packet_id.get(), flow);
+    }
+
     pub(crate) fn insert(&mut self, publish: Publish, shared_group: Option<std::sync::Arc<str>>) {
         let Some(id) = publish.qos_pid.packet_id() else {
             return;
@@ -323,10 +350,20 @@ struct Flow {
     stage: OutboundStage,
     qos_pid: QosPid,
     retain: bool,
-    topic: TopicName,
-    payload: Bytes,
-    properties: MessageProperties,
+    body: Body,
     shared_group: Option<Arc<str>>,
+}
+
+/// What a flow's PUBLISH carries.
+#[derive(Debug, Clone)]
+enum Body {
+    Owned {
+        topic: TopicName,
+        payload: Bytes,
+        properties: MessageProperties,
+    },
+    /// A shared message without properties or expiry (see [`Outbound::insert_shared`]).
+    Shared(Arc<Message>),
 }
 
 impl Flow {
@@ -341,22 +378,32 @@ impl Flow {
             stage,
             qos_pid: publish.qos_pid,
             retain: publish.retain,
-            topic: publish.topic,
-            payload: publish.payload,
-            properties: publish.properties.into(),
+            body: Body::Owned {
+                topic: publish.topic,
+                payload: publish.payload,
+                properties: publish.properties.into(),
+            },
             shared_group,
         }
     }
 
     /// The PUBLISH as first sent (DUP clear).
     fn to_publish(&self) -> Publish {
+        let (topic, payload, properties) = match &self.body {
+            Body::Owned {
+                topic,
+                payload,
+                properties,
+            } => (topic.clone(), payload.clone(), (**properties).clone()),
+            Body::Shared(m) => (m.topic.clone(), m.payload.clone(), Default::default()),
+        };
         Publish {
             dup: false,
             qos_pid: self.qos_pid,
             retain: self.retain,
-            topic: self.topic.clone(),
-            payload: self.payload.clone(),
-            properties: (*self.properties).clone(),
+            topic,
+            payload,
+            properties,
         }
     }
 

@@ -24,48 +24,60 @@ pub enum Delivery {
 
 impl ServerSession {
     /// [`deliver`](Self::deliver) for a message shared with other subscribers: the same
-    /// outcome and the same bytes, but a QoS 0 copy that needs nothing per delivery (MQTT
-    /// 3.x, or MQTT 5 without properties, expiry, subscription identifiers or topic aliases) is
-    /// encoded straight from the shared message, without cloning its topic and payload (whose
-    /// reference counts every subscriber's copy would otherwise contend on). Anything else
-    /// takes the message (the last holder without a copy) and goes through `deliver`.
+    /// outcome and the same bytes, but a copy that needs nothing per delivery (MQTT 3.x, or
+    /// MQTT 5 without properties, expiry, subscription identifiers or topic aliases; at QoS 1/2
+    /// also without properties or expiry in 3.x, and sent at once) is encoded straight from the
+    /// shared message, and a QoS 1/2 flow keeps the `Arc` itself: no clone of its topic and
+    /// payload, whose reference counts every subscriber's copy would otherwise contend on.
+    /// Anything else takes the message (the last holder without a copy) and goes through
+    /// `deliver`.
     pub fn deliver_shared(
         &mut self,
         now: Instant,
         message: Arc<Message>,
         options: DeliveryOptions,
     ) -> Result<Delivery, ServerError> {
-        if let Some(delivery) = self.send_plain(now, &message, &options) {
-            return Ok(delivery);
+        match self.send_plain(now, message, &options) {
+            Ok(delivery) => Ok(delivery),
+            Err(message) => self.deliver(now, Arc::unwrap_or_clone(message), options),
         }
-        self.deliver(now, Arc::unwrap_or_clone(message), options)
     }
 
-    /// The borrowed QoS 0 path of `deliver_shared`; `None` when it does not apply.
+    /// The borrowed path of `deliver_shared`; the message back when it does not apply.
     fn send_plain(
         &mut self,
         now: Instant,
-        message: &Message,
+        message: Arc<Message>,
         options: &DeliveryOptions,
-    ) -> Option<Delivery> {
+    ) -> Result<Delivery, Arc<Message>> {
         let v5 = self.version.is_v5();
+        let qos = message.qos.min(options.qos);
+        let bare = message.expires_at.is_none() && message.properties.is_empty();
         let plain = self.phase == ServerPhase::Connected
-            && message.qos.min(options.qos) == QoS::AtMostOnce
             && !message.is_expired(now)
             && (!v5
-                || (message.expires_at.is_none()
-                    && message.properties.is_empty()
+                || (bare
                     && options.subscription_identifiers.is_empty()
-                    && self.outbound_aliases.is_none()));
+                    && self.outbound_aliases.is_none()))
+            && (qos == QoS::AtMostOnce
+                || (bare && self.outbound.has_quota() && self.queued.is_empty()));
         if !plain {
-            return None;
+            return Err(message);
         }
+        let qos_pid = match qos {
+            QoS::AtMostOnce => QosPid::AtMostOnce,
+            _ => match self.outbound.allocate_id(|_| false) {
+                Some(id) => QosPid::new(qos, id),
+                // Identifiers exhausted: `deliver` queues it.
+                None => return Err(message),
+            },
+        };
         // v3.1.1 [MQTT-3.3.1-8], v3.1.1 [MQTT-3.3.1-9]; v5 [MQTT-3.3.1-12], v5 [MQTT-3.3.1-13].
         let retain = options.from_retained || (options.retain_as_published && message.retain);
         let start = self.transmit.len();
         let encoded = Publish::encode_plain(
             self.version,
-            QosPid::AtMostOnce,
+            qos_pid,
             retain,
             &message.topic,
             &message.payload,
@@ -74,9 +86,14 @@ impl ServerSession {
         // v5 [MQTT-3.1.2-24], v5 [MQTT-3.1.2-25]: too large for the client: discard, behave as sent.
         if encoded.is_err() || self.transmit.len() - start > self.peer_max_packet_size as usize {
             self.transmit.truncate(start);
-            return Some(Delivery::Discarded);
+            return Ok(Delivery::Discarded);
         }
-        Some(Delivery::Sent(None))
+        let packet_id = qos_pid.packet_id();
+        if let Some(id) = packet_id {
+            let group = options.shared_group.clone();
+            self.outbound.insert_shared(id, qos, retain, message, group);
+        }
+        Ok(Delivery::Sent(packet_id))
     }
 
     /// Delivers `message` to this client with `options` computed from its matching

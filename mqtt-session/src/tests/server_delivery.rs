@@ -809,7 +809,51 @@ fn a_shared_delivery_writes_what_an_owned_delivery_writes() {
                 .deliver_shared(now, std::sync::Arc::new(m.clone()), o.clone());
             assert_eq!(a, b, "{version:?} {m:?} {o:?}");
             assert_eq!(owned.recv(), shared.recv(), "{version:?} {m:?} {o:?}");
+            // The flows they keep: the same resends, acknowledged the same way.
+            assert_eq!(
+                owned.session.into_state().inflight,
+                shared.session.into_state().inflight,
+                "{version:?} {m:?} {o:?}"
+            );
         }
+    }
+}
+
+#[test]
+fn shared_qos1_and_qos2_flows_complete_and_resume_like_owned_ones() {
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        let mut raw = server(version);
+        let now = raw.now();
+        let m = std::sync::Arc::new(message("a/b", QoS::ExactlyOnce, false));
+        let one = raw
+            .session
+            .deliver_shared(now, m.clone(), at(QoS::AtLeastOnce))
+            .unwrap();
+        let two = raw
+            .session
+            .deliver_shared(now, m.clone(), at(QoS::ExactlyOnce))
+            .unwrap();
+        let three = raw
+            .session
+            .deliver_shared(now, m, at(QoS::AtLeastOnce))
+            .unwrap();
+        let (Delivery::Sent(Some(a)), Delivery::Sent(Some(b)), Delivery::Sent(Some(c))) =
+            (one, two, three)
+        else {
+            panic!("{one:?} {two:?} {three:?}");
+        };
+        assert_eq!(publishes(raw.recv()).len(), 3);
+        raw.send(Packet::PubAck(PubAck::new(a)));
+        raw.send(Packet::PubRec(PubRec::new(b)));
+        assert_eq!(raw.recv(), vec![Packet::PubRel(PubRel::new(b))]);
+        raw.send(Packet::PubComp(PubComp::new(b)));
+        // Only `c` is left, and it resumes as the PUBLISH that was sent, DUP on resend.
+        let state = raw.session.into_state();
+        assert_eq!(state.inflight.len(), 1);
+        let p = &state.inflight[0].publish;
+        assert_eq!(p.qos_pid.packet_id(), Some(c));
+        assert_eq!(&*p.topic, "a/b");
+        assert_eq!(&p.payload[..], b"m");
     }
 }
 
