@@ -200,3 +200,12 @@ pub struct DeliveryOptions {
     /// unacknowledged shared messages to another member when this one goes away.
     pub shared_group: Option<std::sync::Arc<str>>,
 }
+
+impl DeliveryOptions {
+    /// The RETAIN flag of this delivery of `message`: set for a retained message sent because
+    /// of a subscription, else the message's own flag only with Retain As Published
+    /// (v3.1.1 [MQTT-3.3.1-8], v3.1.1 [MQTT-3.3.1-9]; v5 [MQTT-3.3.1-12], v5 [MQTT-3.3.1-13]).
+    pub fn retain_flag(&self, message: &Message) -> bool {
+        self.from_retained || (self.retain_as_published && message.retain)
+    }
+}

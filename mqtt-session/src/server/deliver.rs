@@ -72,8 +72,7 @@ impl ServerSession {
                 None => return Err(message),
             },
         };
-        // v3.1.1 [MQTT-3.3.1-8], v3.1.1 [MQTT-3.3.1-9]; v5 [MQTT-3.3.1-12], v5 [MQTT-3.3.1-13].
-        let retain = options.from_retained || (options.retain_as_published && message.retain);
+        let retain = options.retain_flag(message);
         let start = self.transmit.len();
         let encoded = Publish::encode_plain(
             self.version,
@@ -224,8 +223,7 @@ impl ServerSession {
                 None => return Err(message),
             }
         };
-        // v3.1.1 [MQTT-3.3.1-8], v3.1.1 [MQTT-3.3.1-9]; v5 [MQTT-3.3.1-12], v5 [MQTT-3.3.1-13].
-        let retain = options.from_retained || (options.retain_as_published && message.retain);
+        let retain = options.retain_flag(message);
         let ids: &[std::num::NonZeroU32] = if self.version.is_v5() {
             &options.subscription_identifiers
         } else {
