@@ -72,7 +72,7 @@ impl ServerSession {
                 None => return Err(message),
             },
         };
-        let retain = options.retain_flag(message);
+        let retain = options.retain_flag(&message);
         let start = self.transmit.len();
         let encoded = Publish::encode_plain(
             self.version,
@@ -223,7 +223,7 @@ impl ServerSession {
                 None => return Err(message),
             }
         };
-        let retain = options.retain_flag(message);
+        let retain = options.retain_flag(&message);
         let ids: &[std::num::NonZeroU32] = if self.version.is_v5() {
             &options.subscription_identifiers
         } else {
