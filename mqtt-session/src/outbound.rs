@@ -160,7 +160,6 @@ impl Outbound {
         None
     }
 
-    /// Records a QoS > 0 PUBLISH that is being sent.
     /// Records a QoS 1/2 PUBLISH sent from a shared message that needs nothing per delivery
     /// (no properties, no expiry): the flow keeps the message itself, so neither sending nor
     /// acknowledging touches the reference counts of its topic and payload.
@@ -172,7 +171,33 @@ impl Outbound {
         message: Arc<Message>,
         shared_group: Option<Arc<str>>,
     ) {
-        let stage = match qos {
+        let qos_pid = QosPid::new(qos, packet_id);
+        let body = Body::Shared(message);
+        self.record(qos_pid, retain, body, shared_group);
+    }
+
+    /// Records a QoS > 0 PUBLISH that is being sent.
+    pub(crate) fn insert(&mut self, publish: Publish, shared_group: Option<std::sync::Arc<str>>) {
+        let body = Body::Owned {
+            topic: publish.topic,
+            payload: publish.payload,
+            properties: publish.properties.into(),
+        };
+        self.record(publish.qos_pid, publish.retain, body, shared_group);
+    }
+
+    /// Starts the flow of a PUBLISH just sent (a QoS 0 one has none).
+    fn record(
+        &mut self,
+        qos_pid: QosPid,
+        retain: bool,
+        body: Body,
+        shared_group: Option<Arc<str>>,
+    ) {
+        let Some(id) = qos_pid.packet_id() else {
+            return;
+        };
+        let stage = match qos_pid.qos() {
             QoS::ExactlyOnce => OutboundStage::AwaitingPubRec,
             _ => OutboundStage::AwaitingPubAck,
         };
@@ -180,25 +205,12 @@ impl Outbound {
         let flow = Flow {
             seq: self.seq,
             stage,
-            qos_pid: QosPid::new(qos, packet_id),
+            qos_pid,
             retain,
-            body: Body::Shared(message),
+            body,
             shared_group,
         };
-        self.inflight.insert(packet_id.get(), flow);
-    }
-
-    pub(crate) fn insert(&mut self, publish: Publish, shared_group: Option<std::sync::Arc<str>>) {
-        let Some(id) = publish.qos_pid.packet_id() else {
-            return;
-        };
-        let stage = match publish.qos_pid.qos() {
-            QoS::ExactlyOnce => OutboundStage::AwaitingPubRec,
-            _ => OutboundStage::AwaitingPubAck,
-        };
-        self.seq += 1;
-        self.inflight
-            .insert(id.get(), Flow::new(self.seq, publish, stage, shared_group));
+        self.inflight.insert(id.get(), flow);
     }
 
     /// Ends the flow `id` if it is at `stage`. One probe of the table in the common case (an
@@ -318,10 +330,12 @@ impl Outbound {
     /// Restores flows from a snapshot.
     pub(crate) fn restore(&mut self, flows: Vec<InflightPublish>) {
         for f in flows {
-            if let Some(id) = f.publish.qos_pid.packet_id() {
-                self.seq += 1;
-                let flow = Flow::new(self.seq, f.publish, f.stage, f.shared_group);
-                self.inflight.insert(id.get(), flow);
+            let stage = f.stage;
+            let id = f.publish.qos_pid.packet_id();
+            self.insert(f.publish, f.shared_group);
+            // The stage it had reached (a PUBREL may be due rather than the PUBLISH).
+            if let Some(flow) = id.and_then(|id| self.inflight.get_mut(&id.get())) {
+                flow.stage = stage;
             }
         }
     }
@@ -367,26 +381,6 @@ enum Body {
 }
 
 impl Flow {
-    fn new(
-        seq: u64,
-        publish: Publish,
-        stage: OutboundStage,
-        shared_group: Option<Arc<str>>,
-    ) -> Flow {
-        Flow {
-            seq,
-            stage,
-            qos_pid: publish.qos_pid,
-            retain: publish.retain,
-            body: Body::Owned {
-                topic: publish.topic,
-                payload: publish.payload,
-                properties: publish.properties.into(),
-            },
-            shared_group,
-        }
-    }
-
     /// The PUBLISH as first sent (DUP clear).
     fn to_publish(&self) -> Publish {
         let (topic, payload, properties) = match &self.body {

@@ -8,7 +8,7 @@ use super::{
 use crate::core::{ConnId, ConnectRequest, Input};
 use bytes::BytesMut;
 use starling_codec::{MqttStr, ReasonCode};
-use starling_session::{Accept, ServerConfig, ServerEvent, ServerPhase, ServerSession};
+use starling_session::{Accept, ServerEvent, ServerPhase, ServerSession};
 use std::{
     collections::VecDeque,
     sync::{atomic::Ordering, Arc},
@@ -443,9 +443,10 @@ impl Connection {
                     }
                     if self.registered_with_core {
                         self.registered_with_core = false;
+                        let config = self.shared().session_config.clone();
                         let session = std::mem::replace(
                             &mut self.session,
-                            ServerSession::new(Instant::now().into_std(), ServerConfig::default()),
+                            ServerSession::new(Instant::now().into_std(), config),
                         );
                         // Keep the replacement closed too.
                         self.session

@@ -112,7 +112,7 @@ impl ServerSession {
         self.request_problem_information =
             info.properties.request_problem_information.unwrap_or(true);
         if let Some(method) = info.properties.authentication_method.clone() {
-            let auth = self.rare.as_mut().and_then(|r| r.auth.as_mut());
+            let auth = self.auth_mut();
             let Some(auth) = auth.filter(|a| a.name() == method.as_str()) else {
                 // v5 [MQTT-4.12.0-1]: unsupported method: 0x8C and close.
                 self.info = Some(Box::new(info));
@@ -181,7 +181,7 @@ impl ServerSession {
 
     /// Applies an [`AuthStep`] during CONNECT (`reauth` false) or re-authentication.
     fn apply_auth_step(&mut self, step: AuthStep, reauth: bool) {
-        let method = self.rare.as_ref().and_then(|r| r.auth_method.clone());
+        let method = self.auth_method();
         match step {
             AuthStep::Continue(data) => {
                 if !reauth {
@@ -221,7 +221,7 @@ impl ServerSession {
     }
 
     pub(super) fn handle_auth(&mut self, auth: Auth) {
-        let expected = self.rare.as_ref().and_then(|r| r.auth_method.clone());
+        let expected = self.auth_method();
         // v5 [MQTT-4.12.0-7]: no AUTH unless CONNECT named a method; [MQTT-4.12.0-5]: same method.
         let Some(expected) = expected else {
             self.violation(
@@ -240,7 +240,7 @@ impl ServerSession {
         let data = auth.properties.authentication_data.as_ref();
         let (step, reauth) = match (self.phase, auth.reason_code) {
             (ServerPhase::Authenticating, ReasonCode::ContinueAuthentication) => {
-                let Some(m) = self.rare.as_mut().and_then(|r| r.auth.as_mut()) else {
+                let Some(m) = self.auth_mut() else {
                     return;
                 };
                 (m.step(data), false)
@@ -248,13 +248,13 @@ impl ServerSession {
             // v5 [MQTT-4.12.1-1]: re-authentication after CONNACK starts with 0x19.
             (ServerPhase::Connected, ReasonCode::ReAuthenticate) => {
                 let client_id = self.client_id().unwrap_or_default().to_owned();
-                let Some(m) = self.rare.as_mut().and_then(|r| r.auth.as_mut()) else {
+                let Some(m) = self.auth_mut() else {
                     return;
                 };
                 (m.start(&client_id, data), true)
             }
             (ServerPhase::Connected, ReasonCode::ContinueAuthentication) => {
-                let Some(m) = self.rare.as_mut().and_then(|r| r.auth.as_mut()) else {
+                let Some(m) = self.auth_mut() else {
                     return;
                 };
                 (m.step(data), true)

@@ -584,6 +584,16 @@ impl ServerSession {
         self.events.push_back(event);
     }
 
+    /// The enhanced authentication handler, if the server has one.
+    fn auth_mut(&mut self) -> Option<&mut Box<dyn AuthMethod>> {
+        self.rare.as_mut().and_then(|r| r.auth.as_mut())
+    }
+
+    /// The CONNECT's Authentication Method, if it named one.
+    fn auth_method(&self) -> Option<starling_codec::MqttStr> {
+        self.rare.as_ref().and_then(|r| r.auth_method.clone())
+    }
+
     fn rare_mut(&mut self) -> &mut Rare {
         self.rare.get_or_insert_with(Box::default)
     }
