@@ -214,6 +214,30 @@ where
     }
 }
 
+/// Deliveries applied in one batch, added to the shared counters once per batch: those
+/// counters are written from every worker thread, and an atomic add per delivery made their
+/// cache line bounce between cores (a sixth of the broker's time in a 1 -> 50 fan-out).
+#[derive(Default)]
+struct DeliveryTally {
+    sent: u64,
+    dropped: u64,
+}
+
+impl DeliveryTally {
+    fn flush(self, metrics: &super::Metrics) {
+        if self.sent > 0 {
+            metrics
+                .messages_sent
+                .fetch_add(self.sent, Ordering::Relaxed);
+        }
+        if self.dropped > 0 {
+            metrics
+                .dropped_queue_full
+                .fetch_add(self.dropped, Ordering::Relaxed);
+        }
+    }
+}
+
 struct Connection {
     session: ServerSession,
     conn: ConnId,
@@ -239,26 +263,34 @@ impl Connection {
     /// more, and reading the clock per message was a visible share of fan-out).
     async fn apply_all(&mut self, inbox: &mut VecDeque<ConnMsg>, rbuf: &mut BytesMut) {
         let now = Instant::now().into_std();
+        let mut tally = DeliveryTally::default();
         if self.shared().hooks.authorizer.is_none() {
             for msg in inbox.drain(..) {
-                self.apply(msg, rbuf, now);
+                self.apply(msg, rbuf, now, &mut tally);
             }
-            return;
-        }
-        Box::pin(async {
-            for msg in inbox.drain(..) {
-                if let ConnMsg::Deliver { message, .. } = &msg {
-                    if !self.may_receive(&message.topic).await {
-                        continue;
+        } else {
+            Box::pin(async {
+                for msg in inbox.drain(..) {
+                    if let ConnMsg::Deliver { message, .. } = &msg {
+                        if !self.may_receive(&message.topic).await {
+                            continue;
+                        }
                     }
+                    self.apply(msg, rbuf, now, &mut tally);
                 }
-                self.apply(msg, rbuf, now);
-            }
-        })
-        .await;
+            })
+            .await;
+        }
+        tally.flush(&self.shared().metrics);
     }
 
-    fn apply(&mut self, msg: ConnMsg, rbuf: &mut BytesMut, now: std::time::Instant) {
+    fn apply(
+        &mut self,
+        msg: ConnMsg,
+        rbuf: &mut BytesMut,
+        now: std::time::Instant,
+        tally: &mut DeliveryTally,
+    ) {
         match msg {
             ConnMsg::Accept {
                 client_id,
@@ -286,15 +318,9 @@ impl Connection {
                 // A plain QoS 0 copy is encoded from the shared message; otherwise the last
                 // subscriber to get there takes the message and the others copy it.
                 if self.session.deliver_shared(now, message, options).is_err() {
-                    self.shared()
-                        .metrics
-                        .dropped_queue_full
-                        .fetch_add(1, Ordering::Relaxed);
+                    tally.dropped += 1;
                 }
-                self.shared()
-                    .metrics
-                    .messages_sent
-                    .fetch_add(1, Ordering::Relaxed);
+                tally.sent += 1;
             }
             ConnMsg::SubAck {
                 packet_id,
@@ -338,6 +364,19 @@ impl Connection {
     }
 
     async fn handle_events(&mut self) -> bool {
+        // Counted once per batch, as deliveries are (see `DeliveryTally`).
+        let mut received = 0u64;
+        let finished = self.handle_events_counted(&mut received).await;
+        if received > 0 {
+            self.shared()
+                .metrics
+                .messages_received
+                .fetch_add(received, Ordering::Relaxed);
+        }
+        finished
+    }
+
+    async fn handle_events_counted(&mut self, received: &mut u64) -> bool {
         while let Some(event) = self.session.poll_event() {
             match event {
                 ServerEvent::Connect(info) => {
@@ -369,10 +408,7 @@ impl Connection {
                     }
                 }
                 ServerEvent::Publish { message, packet_id } => {
-                    self.shared()
-                        .metrics
-                        .messages_received
-                        .fetch_add(1, Ordering::Relaxed);
+                    *received += 1;
                     let allowed = match &self.identity {
                         Some(id) => {
                             self.shared()

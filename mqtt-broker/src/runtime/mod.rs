@@ -129,12 +129,17 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Called after every router batch: a store happens only when a figure changed, so the
+    /// router does not keep taking the counters' cache line from the connections' threads.
     fn set_core(&self, core: &Core) {
-        self.sessions.store(core.session_count(), Ordering::Relaxed);
-        self.subscriptions
-            .store(core.subscription_count(), Ordering::Relaxed);
-        self.retained
-            .store(core.retained().len(), Ordering::Relaxed);
+        let set = |counter: &AtomicUsize, value: usize| {
+            if counter.load(Ordering::Relaxed) != value {
+                counter.store(value, Ordering::Relaxed);
+            }
+        };
+        set(&self.sessions, core.session_count());
+        set(&self.subscriptions, core.subscription_count());
+        set(&self.retained, core.retained().len());
     }
 }
 
