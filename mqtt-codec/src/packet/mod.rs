@@ -355,10 +355,25 @@ impl FixedHeader {
         version: ProtocolVersion,
         buf: &mut BytesMut,
     ) -> Result<Packet, DecodeError> {
-        if self.packet_type == PacketType::Publish {
-            if let Some(p) = Publish::decode_common(&self, version, buf) {
-                return Ok(Packet::Publish(p));
+        match self.packet_type {
+            PacketType::Publish => {
+                if let Some(p) = Publish::decode_common(&self, version, buf) {
+                    return Ok(Packet::Publish(p));
+                }
             }
+            PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp
+                if self.remaining <= 3 =>
+            {
+                let end = self.header_len + self.remaining;
+                let bare = buf
+                    .get(self.header_len..end)
+                    .and_then(|body| ack::decode_bare(self.packet_type, self.flags, version, body));
+                if let Some(packet) = bare {
+                    buf.advance(end);
+                    return Ok(packet);
+                }
+            }
+            _ => {}
         }
         buf.advance(self.header_len);
         let body = buf.split_to(self.remaining).freeze();
