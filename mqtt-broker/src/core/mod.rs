@@ -112,8 +112,9 @@ pub enum Output {
         client_id: ClientId,
         /// Whether the client sent an empty id and this one was assigned.
         assigned: bool,
-        /// The session to resume (`None`: new session).
-        resume: Option<SessionState>,
+        /// The session to resume (`None`: new session). Boxed, as `Store`: every output is
+        /// as big as its largest variant, and deliveries are nearly all of them.
+        resume: Option<Box<SessionState>>,
     },
     /// Deliver a message to a connection's session.
     Deliver {
@@ -144,7 +145,7 @@ pub enum Output {
         reason_codes: Vec<ReasonCode>,
     },
     /// Persist a change (see [`crate::store`]).
-    Store(crate::store::StoreOp),
+    Store(Box<crate::store::StoreOp>),
     /// Close a connection with this reason (session takeover: 0x8E). Its `Closed` input is
     /// awaited before the new connection is accepted.
     Disconnect {
@@ -153,6 +154,13 @@ pub enum Output {
         /// Reason.
         reason: ReasonCode,
     },
+}
+
+impl Output {
+    /// An [`Output::Store`].
+    pub(crate) fn store(op: crate::store::StoreOp) -> Output {
+        Output::Store(Box::new(op))
+    }
 }
 
 /// Counters the core keeps (exposed under `$SYS` by the runtime).

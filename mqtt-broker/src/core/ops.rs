@@ -61,11 +61,7 @@ impl Core {
         record.expires_at = None;
         record.persistent = request.session_expiry_interval != 0;
         // v5 [MQTT-3.1.2-5]: resume the existing session; [MQTT-3.1.2-6]: or start a new one.
-        let resume = record
-            .offline
-            .take()
-            .filter(|_| !request.clean_start)
-            .map(|s| *s);
+        let resume = record.offline.take().filter(|_| !request.clean_start);
         self.conns.insert(conn, client.clone());
         self.outputs.push_back(Output::Accept {
             conn,
@@ -107,7 +103,7 @@ impl Core {
             if persist {
                 let expires_at =
                     (sei != u32::MAX).then(|| now + Duration::from_secs(u64::from(sei)));
-                self.outputs.push_back(Output::Store(StoreOp::SaveSession {
+                self.outputs.push_back(Output::store(StoreOp::SaveSession {
                     client_id: client.clone(),
                     state: state.clone(),
                     expires_at,
@@ -191,7 +187,7 @@ impl Core {
         if let Some(record) = self.sessions.remove(client) {
             if record.persistent {
                 self.outputs
-                    .push_back(Output::Store(StoreOp::RemoveSession(client.clone())));
+                    .push_back(Output::store(StoreOp::RemoveSession(client.clone())));
             }
             for filter in &record.filters {
                 self.remove_subscription(client, filter);
@@ -242,7 +238,7 @@ impl Core {
             } else {
                 StoreOp::SetRetained(message.clone())
             };
-            self.outputs.push_back(Output::Store(op));
+            self.outputs.push_back(Output::store(op));
         }
         let publisher = from.and_then(|c| self.conns.get(&c)).cloned();
         let Core {
@@ -349,7 +345,7 @@ impl Core {
             options,
         };
         if record.persistent {
-            self.outputs.push_back(Output::Store(StoreOp::Enqueue {
+            self.outputs.push_back(Output::store(StoreOp::Enqueue {
                 client_id: client.clone(),
                 message: queued.clone(),
             }));
@@ -387,7 +383,7 @@ impl Core {
             }
             let existed = self.add_subscription(&client, &sub);
             if self.sessions.get(&client).is_some_and(|r| r.persistent) {
-                self.outputs.push_back(Output::Store(StoreOp::Subscribe {
+                self.outputs.push_back(Output::store(StoreOp::Subscribe {
                     client_id: client.clone(),
                     subscription: sub.clone(),
                 }));
@@ -509,7 +505,7 @@ impl Core {
                 if let Some(record) = self.sessions.get_mut(&client) {
                     record.filters.retain(|f| f != filter.as_str());
                     if record.persistent {
-                        self.outputs.push_back(Output::Store(StoreOp::Unsubscribe {
+                        self.outputs.push_back(Output::store(StoreOp::Unsubscribe {
                             client_id: client.clone(),
                             filter: filter.as_str().to_owned(),
                         }));

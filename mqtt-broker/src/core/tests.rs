@@ -57,7 +57,7 @@ fn connect(
         },
     );
     match drain(core).pop() {
-        Some(Output::Accept { resume, .. }) => resume,
+        Some(Output::Accept { resume, .. }) => resume.map(|s| *s),
         other => panic!("expected accept, got {other:?}"),
     }
 }
@@ -245,7 +245,7 @@ fn takeover_closes_the_old_connection_then_resumes_on_the_new() {
             conn: 2,
             resume: Some(s),
             ..
-        }] => assert_eq!(s, &state),
+        }] => assert_eq!(**s, state),
         other => panic!("{other:?}"),
     }
     // Subscriptions survived the takeover.
@@ -481,7 +481,7 @@ fn store_ops_let_a_new_core_recover_retained_and_persistent_sessions() {
     };
     for o in outputs {
         if let Output::Store(op) = o {
-            store.apply(op).unwrap();
+            store.apply(*op).unwrap();
         }
     }
     // A fresh core (a restarted broker) restores from the store.

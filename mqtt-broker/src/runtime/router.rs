@@ -168,7 +168,7 @@ fn dispatch(core: &mut Core, store: &mut dyn Store, staged: &mut Staged) {
                 ConnMsg::Accept {
                     client_id,
                     assigned,
-                    resume: resume.map(Box::new),
+                    resume,
                 },
             ),
             Output::Deliver {
@@ -200,7 +200,7 @@ fn dispatch(core: &mut Core, store: &mut dyn Store, staged: &mut Staged) {
             ),
             Output::Disconnect { conn, reason } => (conn, ConnMsg::Disconnect(reason)),
             Output::Store(op) => {
-                if let Err(e) = store.apply(op) {
+                if let Err(e) = store.apply(*op) {
                     tracing::error!(error = %e, "store operation failed");
                 }
                 continue;
