@@ -320,3 +320,54 @@ fn a_stream_of_packets_is_split_exactly() {
         assert!(buf.is_empty());
     }
 }
+
+/// The packet type and identifier of an acknowledgement packet.
+fn ack_parts(p: &Packet) -> Option<(PacketType, u16, starling_codec::ReasonCode)> {
+    Some(match p {
+        Packet::PubAck(a) => (PacketType::PubAck, a.packet_id.get(), a.reason_code),
+        Packet::PubRec(a) => (PacketType::PubRec, a.packet_id.get(), a.reason_code),
+        Packet::PubRel(a) => (PacketType::PubRel, a.packet_id.get(), a.reason_code),
+        Packet::PubComp(a) => (PacketType::PubComp, a.packet_id.get(), a.reason_code),
+        _ => return None,
+    })
+}
+
+proptest::proptest! {
+    /// `decode_bare_ack` is `decode` for the four bytes it accepts, on both sides and in every
+    /// version, and consumes nothing otherwise (including before the CONNECT).
+    #[test]
+    fn decode_bare_ack_agrees_with_decode(
+        first in proptest::prop_oneof![
+            proptest::prelude::Just(0x40u8), proptest::prelude::Just(0x50u8),
+            proptest::prelude::Just(0x62u8), proptest::prelude::Just(0x6Au8),
+            proptest::prelude::Just(0x70u8), proptest::prelude::any::<u8>()
+        ],
+        len in proptest::prop_oneof![proptest::prelude::Just(2u8), proptest::prelude::any::<u8>()],
+        rest in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6),
+        v in 0usize..3,
+        server in proptest::prelude::any::<bool>(),
+        connected in proptest::prelude::any::<bool>(),
+    ) {
+        let v = [V3_1, V3_1_1, V5][v];
+        let mut d = match (server, connected) {
+            (true, true) => connected_server(v),
+            (true, false) => Decoder::server(MAX_PACKET_SIZE),
+            (false, _) => Decoder::client(v, MAX_PACKET_SIZE),
+        };
+        let mut bytes = vec![first, len];
+        bytes.extend_from_slice(&rest);
+        let mut fast = BytesMut::from(&bytes[..]);
+        let mut general = fast.clone();
+        match d.clone().decode_bare_ack(&mut fast) {
+            Some((kind, id)) => {
+                let packet = d.decode(&mut general).unwrap().unwrap();
+                proptest::prop_assert_eq!(
+                    ack_parts(&packet),
+                    Some((kind, id.get(), starling_codec::ReasonCode::Success))
+                );
+                proptest::prop_assert_eq!(fast, general);
+            }
+            None => proptest::prop_assert_eq!(&fast[..], &bytes[..]),
+        }
+    }
+}

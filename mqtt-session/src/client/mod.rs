@@ -11,8 +11,8 @@ use crate::{
 use bytes::{Bytes, BytesMut};
 use starling_codec::{
     Auth, AuthProperties, ConnAckProperties, Connect, ConnectProperties, Decoder, Disconnect,
-    DisconnectProperties, MqttStr, Packet, PacketId, ProtocolVersion, Publish, QoS, ReasonCode,
-    Subscribe, SubscribeProperties, SubscriptionOptions, TopicFilter, Unsubscribe,
+    DisconnectProperties, MqttStr, Packet, PacketId, PacketType, ProtocolVersion, Publish, QoS,
+    ReasonCode, Subscribe, SubscribeProperties, SubscriptionOptions, TopicFilter, Unsubscribe,
     UnsubscribeProperties, Will, MAX_PACKET_SIZE,
 };
 use std::{
@@ -336,6 +336,13 @@ impl ClientSession {
     /// Decodes and handles every complete packet at the front of `buf`.
     pub fn handle_bytes(&mut self, now: Instant, buf: &mut BytesMut) {
         while self.phase != ClientPhase::Closed {
+            if self.phase != ClientPhase::Connecting {
+                // The common acknowledgement, without building a `Packet`.
+                if let Some((kind, id)) = self.decoder.decode_bare_ack(buf) {
+                    self.handle_ack(kind, id, ReasonCode::Success);
+                    continue;
+                }
+            }
             match self.decoder.decode(buf) {
                 Ok(Some(p)) => self.handle_packet(now, p),
                 Ok(None) => return,
@@ -346,6 +353,20 @@ impl ClientSession {
             }
         }
         buf.clear();
+    }
+
+    /// PUBACK, PUBREC, PUBCOMP (and a bare PUBREL) from the server.
+    fn handle_ack(&mut self, kind: PacketType, id: PacketId, reason: ReasonCode) {
+        let outcome = match kind {
+            PacketType::PubAck => self.outbound.on_puback(id, reason),
+            PacketType::PubRec => self.outbound.on_pubrec(id, reason),
+            PacketType::PubComp => self.outbound.on_pubcomp(id, reason),
+            _ => {
+                self.handle_pubrel(id);
+                return;
+            }
+        };
+        self.ack_outcome(outcome);
     }
 
     /// Handles one decoded packet.
@@ -364,18 +385,9 @@ impl ClientSession {
         }
         match packet {
             Packet::Publish(p) => self.handle_publish(now, p),
-            Packet::PubAck(a) => {
-                let o = self.outbound.on_puback(a.packet_id, a.reason_code);
-                self.ack_outcome(o);
-            }
-            Packet::PubRec(a) => {
-                let o = self.outbound.on_pubrec(a.packet_id, a.reason_code);
-                self.ack_outcome(o);
-            }
-            Packet::PubComp(a) => {
-                let o = self.outbound.on_pubcomp(a.packet_id, a.reason_code);
-                self.ack_outcome(o);
-            }
+            Packet::PubAck(a) => self.handle_ack(PacketType::PubAck, a.packet_id, a.reason_code),
+            Packet::PubRec(a) => self.handle_ack(PacketType::PubRec, a.packet_id, a.reason_code),
+            Packet::PubComp(a) => self.handle_ack(PacketType::PubComp, a.packet_id, a.reason_code),
             Packet::PubRel(r) => self.handle_pubrel(r.packet_id),
             Packet::SubAck(s) => self.handle_suback(s),
             Packet::UnsubAck(u) => self.handle_unsuback(u),

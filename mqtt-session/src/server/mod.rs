@@ -16,8 +16,8 @@ use crate::{
 };
 use bytes::{Bytes, BytesMut};
 use starling_codec::{
-    Decoder, Disconnect, Packet, PacketId, ProtocolVersion, QoS, ReasonCode, TopicFilter,
-    UserProperties, Will, MAX_PACKET_SIZE,
+    Decoder, Disconnect, Packet, PacketId, PacketType, ProtocolVersion, PubRel, QoS, ReasonCode,
+    TopicFilter, UserProperties, Will, MAX_PACKET_SIZE,
 };
 use std::sync::Arc;
 use std::{
@@ -439,6 +439,14 @@ impl ServerSession {
                     return;
                 }
                 ServerPhase::AwaitingAccept => return,
+                ServerPhase::Connected => {
+                    // The common acknowledgement, without building a `Packet`.
+                    if let Some((kind, id)) = self.decoder.decode_bare_ack(buf) {
+                        self.touch(now);
+                        self.handle_ack(now, kind, id, ReasonCode::Success);
+                        continue;
+                    }
+                }
                 _ => {}
             }
             match self.decoder.decode(buf) {
@@ -498,16 +506,13 @@ impl ServerSession {
             }
             Packet::Publish(p) => self.handle_publish(now, p),
             Packet::PubAck(a) => {
-                let outcome = self.outbound.on_puback(a.packet_id, a.reason_code);
-                self.handle_ack_result(now, outcome);
+                self.handle_ack(now, PacketType::PubAck, a.packet_id, a.reason_code)
             }
             Packet::PubRec(a) => {
-                let outcome = self.outbound.on_pubrec(a.packet_id, a.reason_code);
-                self.handle_ack_result(now, outcome);
+                self.handle_ack(now, PacketType::PubRec, a.packet_id, a.reason_code)
             }
             Packet::PubComp(a) => {
-                let outcome = self.outbound.on_pubcomp(a.packet_id, a.reason_code);
-                self.handle_ack_result(now, outcome);
+                self.handle_ack(now, PacketType::PubComp, a.packet_id, a.reason_code);
             }
             Packet::PubRel(r) => self.handle_pubrel(r),
             Packet::Subscribe(s) => self.handle_subscribe(s),
@@ -520,6 +525,20 @@ impl ServerSession {
                 self.violation(ReasonCode::ProtocolError, "packet type not sent by clients");
             }
         }
+    }
+
+    /// PUBACK, PUBREC, PUBCOMP (and a bare PUBREL) from the client.
+    fn handle_ack(&mut self, now: Instant, kind: PacketType, id: PacketId, reason: ReasonCode) {
+        let outcome = match kind {
+            PacketType::PubAck => self.outbound.on_puback(id, reason),
+            PacketType::PubRec => self.outbound.on_pubrec(id, reason),
+            PacketType::PubComp => self.outbound.on_pubcomp(id, reason),
+            _ => {
+                self.handle_pubrel(PubRel::new(id));
+                return;
+            }
+        };
+        self.handle_ack_result(now, outcome);
     }
 
     /// Fires expired timers. Calling it early is harmless.
