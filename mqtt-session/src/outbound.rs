@@ -421,11 +421,14 @@ impl Flow {
 /// instead of growing the table, so memory stays proportional to the number of flows.
 #[derive(Debug, Clone, Default)]
 struct FlowTable {
-    /// Empty, or a power of two long (at most 65,536: one slot per identifier).
-    slots: Vec<Option<Flow>>,
+    /// Empty, or a power of two long (at most 65,536: one slot per identifier). A boxed
+    /// slice, and the rest small, because every connection's session holds a table: 32
+    /// bytes more per connection tipped a broker's connection task into a bigger allocation.
+    slots: Box<[Option<Flow>]>,
     /// Flows in `slots`.
-    in_slots: usize,
-    overflow: IdMap<Flow>,
+    in_slots: u32,
+    /// Boxed: almost never used.
+    overflow: Option<Box<IdMap<Flow>>>,
 }
 
 impl FlowTable {
@@ -433,7 +436,7 @@ impl FlowTable {
     const MAX_SLOTS: usize = 1 << 16;
 
     fn len(&self) -> usize {
-        self.in_slots + self.overflow.len()
+        self.in_slots as usize + self.overflow.as_ref().map_or(0, |o| o.len())
     }
 
     fn slot(&self, id: u16) -> Option<usize> {
@@ -453,16 +456,14 @@ impl FlowTable {
     fn get(&self, id: u16) -> Option<&Flow> {
         match self.find(id) {
             Some(i) => self.slots.get(i)?.as_ref(),
-            None if self.overflow.is_empty() => None,
-            None => self.overflow.get(&id),
+            None => self.overflow.as_ref()?.get(&id),
         }
     }
 
     fn get_mut(&mut self, id: u16) -> Option<&mut Flow> {
         match self.find(id) {
             Some(i) => self.slots.get_mut(i)?.as_mut(),
-            None if self.overflow.is_empty() => None,
-            None => self.overflow.get_mut(&id),
+            None => self.overflow.as_mut()?.get_mut(&id),
         }
     }
 
@@ -473,8 +474,7 @@ impl FlowTable {
                 self.in_slots -= 1;
                 flow
             }
-            None if self.overflow.is_empty() => None,
-            None => self.overflow.remove(&id),
+            None => self.overflow.as_mut()?.remove(&id),
         }
     }
 
@@ -482,13 +482,13 @@ impl FlowTable {
     fn is_free(&self, id: u16) -> bool {
         self.slot(id)
             .is_some_and(|i| self.slots.get(i).is_some_and(Option::is_none))
-            && (self.overflow.is_empty() || !self.overflow.contains_key(&id))
+            && !self.overflow.as_ref().is_some_and(|o| o.contains_key(&id))
     }
 
     /// Grows the table if one more flow would fill it past three quarters.
     fn reserve_one(&mut self) {
         let capacity = self.slots.len();
-        if capacity < Self::MAX_SLOTS && (self.in_slots + 1) * 4 > capacity * 3 {
+        if capacity < Self::MAX_SLOTS && (self.in_slots as usize + 1) * 4 > capacity * 3 {
             self.rebuild((capacity * 2).max(Self::MIN_SLOTS));
         }
     }
@@ -512,25 +512,37 @@ impl FlowTable {
                 self.in_slots += 1;
             }
             _ => {
-                self.overflow.insert(id, flow);
+                self.overflow
+                    .get_or_insert_with(Box::default)
+                    .insert(id, flow);
             }
         }
     }
 
     /// Moves every flow into a table of `capacity` slots (a power of two).
     fn rebuild(&mut self, capacity: usize) {
-        let old = std::mem::take(&mut self.slots);
-        let overflow = std::mem::take(&mut self.overflow);
-        self.slots.resize_with(capacity, || None);
+        let old = std::mem::replace(
+            &mut self.slots,
+            std::iter::repeat_with(|| None).take(capacity).collect(),
+        );
+        let overflow = self.overflow.take().map(|o| *o).unwrap_or_default();
         self.in_slots = 0;
-        for flow in old.into_iter().flatten().chain(overflow.into_values()) {
+        for flow in old
+            .into_vec()
+            .into_iter()
+            .flatten()
+            .chain(overflow.into_values())
+        {
             self.place(flow);
         }
     }
 
     /// Every flow, in no particular order.
     fn iter(&self) -> impl Iterator<Item = &Flow> {
-        self.slots.iter().flatten().chain(self.overflow.values())
+        self.slots
+            .iter()
+            .flatten()
+            .chain(self.overflow.iter().flat_map(|o| o.values()))
     }
 
     /// Gives back room beyond what the flows need (a burst leaves a big table).
@@ -544,7 +556,9 @@ impl FlowTable {
         if needed < self.slots.len() {
             self.rebuild(needed);
         }
-        self.overflow.shrink_to_fit();
+        if let Some(o) = &mut self.overflow {
+            o.shrink_to_fit();
+        }
     }
 }
 
@@ -694,7 +708,7 @@ mod tests {
         }
         assert_eq!(o.len(), 0);
         o.release_idle_memory();
-        assert!(o.inflight.slots.is_empty() && o.inflight.overflow.is_empty());
+        assert!(o.inflight.slots.is_empty() && o.inflight.overflow.is_none());
     }
 
     #[test]
