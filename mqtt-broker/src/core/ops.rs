@@ -185,6 +185,7 @@ impl Core {
     /// Ends a session: subscriptions and state are discarded and a pending will is published.
     pub(super) fn end_session(&mut self, now: Instant, client: &ClientId) {
         if let Some(record) = self.sessions.remove(client) {
+            self.subscription_total = self.subscription_total.saturating_sub(record.filters.len());
             if record.persistent {
                 self.outputs
                     .push_back(Output::store(StoreOp::RemoveSession(client.clone())));
@@ -459,6 +460,7 @@ impl Core {
         if !existed {
             if let Some(record) = self.sessions.get_mut(client) {
                 record.filters.push(full.to_owned());
+                self.subscription_total += 1;
             }
         }
         existed
@@ -503,7 +505,11 @@ impl Core {
             let removed = self.remove_subscription(&client, filter.as_str());
             if removed {
                 if let Some(record) = self.sessions.get_mut(&client) {
+                    let before = record.filters.len();
                     record.filters.retain(|f| f != filter.as_str());
+                    self.subscription_total = self
+                        .subscription_total
+                        .saturating_sub(before - record.filters.len());
                     if record.persistent {
                         self.outputs.push_back(Output::store(StoreOp::Unsubscribe {
                             client_id: client.clone(),

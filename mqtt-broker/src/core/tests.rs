@@ -488,6 +488,7 @@ fn store_ops_let_a_new_core_recover_retained_and_persistent_sessions() {
     let mut core2 = Core::new(CoreConfig::default());
     core2.restore(store.load().unwrap());
     assert_eq!(core2.retained().len(), 1);
+    assert_eq!(core2.subscription_count(), 1);
     let state = connect(&mut core2, now, 7, "p", false).expect("session resumed");
     assert_eq!(state.queued.len(), 1);
     assert!(state.subscriptions.contains_key("q/#"));
@@ -665,4 +666,47 @@ fn retained_messages_change_only_with_retain_and_outlive_sessions() {
     close(&mut core, now, 1, None, 0);
     assert_eq!(core.session_count(), 0);
     assert_eq!(core.retained().len(), 1);
+}
+
+#[test]
+fn the_subscription_count_follows_subscribe_unsubscribe_and_session_ends() {
+    let now = t0();
+    let mut core = Core::new(CoreConfig::default());
+    connect(&mut core, now, 1, "a", false);
+    connect(&mut core, now, 2, "b", false);
+    subscribe(
+        &mut core,
+        now,
+        1,
+        vec![sub("x/#", QoS::AtMostOnce), sub("y", QoS::AtLeastOnce)],
+    );
+    // The same filter again replaces, it does not add.
+    subscribe(&mut core, now, 1, vec![sub("y", QoS::ExactlyOnce)]);
+    subscribe(
+        &mut core,
+        now,
+        2,
+        vec![
+            sub("$share/g/z", QoS::AtMostOnce),
+            sub("x/#", QoS::AtMostOnce),
+        ],
+    );
+    assert_eq!(core.subscription_count(), 4);
+    core.handle(
+        now,
+        Input::Unsubscribe {
+            conn: 1,
+            packet_id: pid(9),
+            filters: vec![
+                TopicFilter::try_from("y").unwrap(),
+                TopicFilter::try_from("never").unwrap(),
+            ],
+        },
+    );
+    assert_eq!(core.subscription_count(), 3);
+    // A clean start ends b's session, and its subscriptions with it.
+    close(&mut core, now, 2, None, 0);
+    connect(&mut core, now, 3, "b", true);
+    assert_eq!(core.subscription_count(), 1);
+    drain(&mut core);
 }
