@@ -644,3 +644,30 @@ fn over_long_strings_and_topics_cannot_be_built() {
     assert!(MqttStr::try_from(long.as_str()).is_err());
     assert!(TopicName::try_from(&long[1..]).is_ok());
 }
+
+/// `encode_bare` writes what `Packet::encode` writes for a Success acknowledgement without
+/// properties, in every version.
+#[test]
+fn bare_acknowledgements_encode_like_packets() {
+    use bytes::BytesMut;
+    use starling_codec::PacketId;
+    for v in [V3_1, V3_1_1, V5] {
+        for id in [1u16, 255, 256, 4242, 65535] {
+            let pid = PacketId::new(id).unwrap();
+            type Bare = fn(PacketId, &mut BytesMut);
+            let cases: [(Packet, Bare); 4] = [
+                (Packet::PubAck(PubAck::new(pid)), PubAck::encode_bare),
+                (Packet::PubRec(PubRec::new(pid)), PubRec::encode_bare),
+                (Packet::PubRel(PubRel::new(pid)), PubRel::encode_bare),
+                (Packet::PubComp(PubComp::new(pid)), PubComp::encode_bare),
+            ];
+            for (packet, bare) in cases {
+                let mut expected = BytesMut::new();
+                packet.encode(v, &mut expected).unwrap();
+                let mut got = BytesMut::from(&b"x"[..]);
+                bare(pid, &mut got);
+                assert_eq!(&got[1..], &expected[..], "{packet:?} {v:?}");
+            }
+        }
+    }
+}

@@ -142,6 +142,14 @@ macro_rules! ack_packet {
                 $name { packet_id, reason_code: ReasonCode::Success, properties: AckProperties::default() }
             }
 
+            /// Appends the bare form, identifier only (Success, no properties): exactly what
+            #[doc = concat!("[`encode`](crate::Packet::encode) writes for `", stringify!($name), "::new(packet_id)`")]
+            /// in every protocol version, four bytes, without building a packet.
+            pub fn encode_bare(packet_id: PacketId, buf: &mut bytes::BytesMut) {
+                let [hi, lo] = packet_id.get().to_be_bytes();
+                bytes::BufMut::put_slice(buf, &[$first, 2, hi, lo]);
+            }
+
             pub(crate) fn decode(version: ProtocolVersion, r: &mut Reader) -> Result<Self, DecodeError> {
                 let (packet_id, reason_code, properties) = decode_ack($kind, version, r)?;
                 Ok($name { packet_id, reason_code, properties })

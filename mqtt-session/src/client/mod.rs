@@ -616,6 +616,12 @@ impl ClientSession {
         let _ = packet.encode(self.config.version, &mut self.transmit);
     }
 
+    /// Sends an acknowledgement in its bare form (Success, no properties: the bytes `send`
+    /// would write for it) without building a `Packet`: one per QoS > 0 message.
+    fn send_bare_ack(&mut self, encode_bare: fn(PacketId, &mut BytesMut), id: PacketId) {
+        encode_bare(id, &mut self.transmit);
+    }
+
     fn violation(&mut self, reason: ReasonCode, what: &'static str) {
         if self.config.version.is_v5() && self.phase == ClientPhase::Connected {
             self.send(Packet::Disconnect(Disconnect::new(reason)));

@@ -4,8 +4,8 @@ use super::{ClientError, ClientEvent, ClientSession};
 use crate::{alias::AliasUse, outbound::AckOutcome};
 use bytes::Bytes;
 use starling_codec::{
-    Packet, PacketId, PubAck, PubComp, PubRec, Publish, PublishProperties, QoS, QosPid, ReasonCode,
-    SubAck, TopicName, UnsubAck,
+    Packet, PacketId, PubAck, PubComp, PubRec, PubRel, Publish, PublishProperties, QoS, QosPid,
+    ReasonCode, SubAck, TopicName, UnsubAck,
 };
 use std::time::Instant;
 
@@ -130,13 +130,13 @@ impl ClientSession {
             QosPid::AtMostOnce => {}
             QosPid::AtLeastOnce(id) => {
                 // v5 [MQTT-4.3.2-4]: PUBACK once we own the message.
-                self.send(Packet::PubAck(PubAck::new(id)));
+                self.send_bare_ack(PubAck::encode_bare, id);
             }
             QosPid::ExactlyOnce(id) => {
                 // v5 [MQTT-4.3.3-8]: PUBREC; [MQTT-4.3.3-10]: a duplicate before PUBREL only
                 // gets PUBREC again and is not delivered twice.
                 let first = self.inbound_qos2.insert(id.get());
-                self.send(Packet::PubRec(PubRec::new(id)));
+                self.send_bare_ack(PubRec::encode_bare, id);
                 if !first {
                     return;
                 }
@@ -146,12 +146,14 @@ impl ClientSession {
     }
 
     pub(super) fn handle_pubrel(&mut self, id: PacketId) {
-        let mut comp = PubComp::new(id);
         // v5 [MQTT-4.3.3-11]; unknown id: 0x92 (v5 §3.7.2.1).
         if !self.inbound_qos2.remove(&id.get()) && self.config.version.is_v5() {
+            let mut comp = PubComp::new(id);
             comp.reason_code = ReasonCode::PacketIdentifierNotFound;
+            self.send(Packet::PubComp(comp));
+        } else {
+            self.send_bare_ack(PubComp::encode_bare, id);
         }
-        self.send(Packet::PubComp(comp));
     }
 
     pub(super) fn ack_outcome(&mut self, outcome: AckOutcome) {
@@ -162,7 +164,7 @@ impl ClientSession {
                 // Quota freed: resumed flows that did not fit the Receive Maximum go next.
                 self.send_resends();
             }
-            AckOutcome::SendPubRel(rel) => self.send(Packet::PubRel(rel)),
+            AckOutcome::SendPubRel(rel) => self.send_bare_ack(PubRel::encode_bare, rel.packet_id),
             AckOutcome::Unknown => {}
         }
     }

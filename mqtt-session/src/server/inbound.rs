@@ -56,7 +56,7 @@ impl ServerSession {
                 // v5 [MQTT-4.3.3-10], v3.1.1 [MQTT-4.3.3-2]: until PUBREL, answer a duplicate
                 // with PUBREC and do not deliver it again.
                 self.forget_resumed_qos2(id);
-                self.send(Packet::PubRec(PubRec::new(id)));
+                self.send_bare_ack(PubRec::encode_bare, id);
                 return;
             }
             // v5 [MQTT-3.3.4-9] from the client side: more than Receive Maximum unacknowledged
@@ -106,6 +106,9 @@ impl ServerSession {
             ReasonCode::Success
         };
         match qos {
+            QoS::AtLeastOnce if reason == ReasonCode::Success && properties.is_empty() => {
+                self.send_bare_ack(PubAck::encode_bare, packet_id);
+            }
             QoS::AtLeastOnce => {
                 let mut ack = PubAck::new(packet_id);
                 ack.reason_code = reason;
@@ -116,6 +119,10 @@ impl ServerSession {
                 // v5 [MQTT-4.3.3-9]: after a refusal the id is free for a new message.
                 if !reason.is_error() {
                     self.inbound_qos2.insert(packet_id.get());
+                }
+                if reason == ReasonCode::Success && properties.is_empty() {
+                    self.send_bare_ack(PubRec::encode_bare, packet_id);
+                    return Ok(());
                 }
                 let mut rec = PubRec::new(packet_id);
                 rec.reason_code = reason;
@@ -138,13 +145,15 @@ impl ServerSession {
 
     pub(super) fn handle_pubrel(&mut self, rel: PubRel) {
         let id = rel.packet_id;
-        let mut comp = PubComp::new(id);
         // v5 [MQTT-4.3.3-11]: PUBCOMP with the same id; v5 §3.7.2.1: 0x92 when unknown.
         self.forget_resumed_qos2(id);
         if !self.inbound_qos2.remove(&id.get()) && self.version.is_v5() {
+            let mut comp = PubComp::new(id);
             comp.reason_code = ReasonCode::PacketIdentifierNotFound;
+            self.send(Packet::PubComp(comp));
+        } else {
+            self.send_bare_ack(PubComp::encode_bare, id);
         }
-        self.send(Packet::PubComp(comp));
     }
 
     pub(super) fn handle_ack_result(&mut self, now: Instant, outcome: AckOutcome) {
@@ -158,7 +167,7 @@ impl ServerSession {
                 self.drain_queue(now);
             }
             AckOutcome::SendPubRel(rel) => {
-                self.send(Packet::PubRel(rel));
+                self.send_bare_ack(PubRel::encode_bare, rel.packet_id);
             }
             // An acknowledgement for nothing we sent: ignore it, as Mosquitto does.
             AckOutcome::Unknown => {}

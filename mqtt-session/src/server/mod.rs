@@ -703,6 +703,15 @@ impl ServerSession {
         packet.encode(self.version, &mut self.transmit).is_ok()
     }
 
+    /// Sends an acknowledgement in its bare form (Success, no properties: the same bytes as
+    /// `send` would write for it) without building a `Packet`: one per QoS > 0 message.
+    fn send_bare_ack(&mut self, encode_bare: fn(PacketId, &mut BytesMut), id: PacketId) {
+        // As `send`: nothing after the close, nothing larger than the client accepts.
+        if self.phase != ServerPhase::Closed && self.peer_max_packet_size >= 4 {
+            encode_bare(id, &mut self.transmit);
+        }
+    }
+
     /// Sends DISCONNECT (v5 only; a 3.x server just closes), never before a successful CONNACK
     /// (v5 [MQTT-3.14.0-1]).
     fn send_disconnect(&mut self, reason: ReasonCode) {
