@@ -261,6 +261,13 @@ impl Client {
         std::mem::take(&mut self.inbox)
     }
 
+    /// Moves the received messages into `into` (cleared first), giving the client `into`'s
+    /// room for the next ones: a subscriber reading in a loop allocates nothing per batch.
+    pub fn swap_messages(&mut self, into: &mut Vec<Publish>) {
+        into.clear();
+        std::mem::swap(into, &mut self.inbox);
+    }
+
     /// Sends DISCONNECT and closes the socket (errors ignored: the run is over).
     pub async fn disconnect(mut self) {
         self.session

@@ -144,7 +144,8 @@ async fn subscriber(
         last: None,
     };
     // Messages that came with the SUBACK (retained ones, or traffic already flowing).
-    let mut pending = client.take_messages();
+    let mut pending = Vec::new();
+    client.swap_messages(&mut pending);
     loop {
         if !pending.is_empty() {
             let now = Instant::now();
@@ -167,7 +168,7 @@ async fn subscriber(
         client
             .flush_and_read(Some((Instant::now() + POLL).min(deadline)))
             .await?;
-        pending = client.take_messages();
+        client.swap_messages(&mut pending);
     }
     client.disconnect().await;
     Ok(out)
