@@ -60,29 +60,12 @@ pub(crate) fn decode_bare(
         ),
         _ => return None,
     };
-    let packet_id = PacketId::new(u16::from_be_bytes(id))?;
-    let properties = AckProperties::default();
+    let id = PacketId::new(u16::from_be_bytes(id))?;
     Some(match kind {
-        PacketType::PubAck => Packet::PubAck(PubAck {
-            packet_id,
-            reason_code: reason,
-            properties,
-        }),
-        PacketType::PubRec => Packet::PubRec(PubRec {
-            packet_id,
-            reason_code: reason,
-            properties,
-        }),
-        PacketType::PubRel => Packet::PubRel(PubRel {
-            packet_id,
-            reason_code: reason,
-            properties,
-        }),
-        PacketType::PubComp => Packet::PubComp(PubComp {
-            packet_id,
-            reason_code: reason,
-            properties,
-        }),
+        PacketType::PubAck => Packet::PubAck(PubAck::with_reason(id, reason)),
+        PacketType::PubRec => Packet::PubRec(PubRec::with_reason(id, reason)),
+        PacketType::PubRel => Packet::PubRel(PubRel::with_reason(id, reason)),
+        PacketType::PubComp => Packet::PubComp(PubComp::with_reason(id, reason)),
         _ => return None,
     })
 }
@@ -139,7 +122,11 @@ macro_rules! ack_packet {
         impl $name {
             /// A successful acknowledgement without properties.
             pub fn new(packet_id: PacketId) -> Self {
-                $name { packet_id, reason_code: ReasonCode::Success, properties: AckProperties::default() }
+                Self::with_reason(packet_id, ReasonCode::Success)
+            }
+
+            fn with_reason(packet_id: PacketId, reason_code: ReasonCode) -> Self {
+                $name { packet_id, reason_code, properties: AckProperties::default() }
             }
 
             /// Appends the bare form, identifier only (Success, no properties): exactly what
