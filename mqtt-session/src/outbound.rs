@@ -495,6 +495,11 @@ impl FlowTable {
 
     /// Adds `flow`, replacing one with the same identifier.
     fn insert(&mut self, flow: Flow) {
+        // The common case: an identifier just handed out by `allocate_id`.
+        if self.is_free(flow.id()) {
+            self.place(flow);
+            return;
+        }
         if let Some(old) = self.get_mut(flow.id()) {
             *old = flow;
             return;
