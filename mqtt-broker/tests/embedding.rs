@@ -5,88 +5,12 @@
 
 mod common;
 
-use bytes::{Bytes, BytesMut};
-use common::{within, Raw, TestBroker};
-use starling_codec::{MqttStr, ProtocolVersion, QoS, ReasonCode, SubscriptionOptions};
+use bytes::Bytes;
+use common::{within, Driven, Raw, TestBroker};
+use starling_codec::{ProtocolVersion, QoS, ReasonCode, SubscriptionOptions};
 use starling_codec::{TopicFilter, TopicName};
-use starling_session::{
-    ClientCloseReason, ClientConfig, ClientEvent, ClientSession, PublishRequest,
-};
+use starling_session::{ClientCloseReason, ClientEvent, PublishRequest};
 use std::time::Instant;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-
-/// A `ClientSession` driven over any byte stream, one event at a time.
-struct Driven<IO> {
-    session: ClientSession,
-    io: IO,
-    buf: BytesMut,
-}
-
-impl<IO: AsyncRead + AsyncWrite + Unpin> Driven<IO> {
-    fn new(io: IO, version: ProtocolVersion, id: &str) -> Driven<IO> {
-        let config = ClientConfig::new(version, MqttStr::try_from(id).unwrap());
-        Driven {
-            session: ClientSession::new(Instant::now(), config),
-            io,
-            buf: BytesMut::new(),
-        }
-    }
-
-    async fn flush(&mut self) {
-        while let Some(bytes) = self.session.poll_transmit() {
-            within("write", self.io.write_all(&bytes)).await.unwrap();
-        }
-    }
-
-    /// The next event, reading from the stream as needed.
-    async fn event(&mut self) -> ClientEvent {
-        loop {
-            self.flush().await;
-            if let Some(e) = self.session.poll_event() {
-                return e;
-            }
-            let n = within("bytes from the broker", self.io.read_buf(&mut self.buf))
-                .await
-                .unwrap_or(0);
-            if n == 0 {
-                self.session.handle_transport_closed(Instant::now());
-            } else {
-                self.session.handle_bytes(Instant::now(), &mut self.buf);
-            }
-        }
-    }
-
-    async fn connected(&mut self) {
-        match self.event().await {
-            ClientEvent::Connected { .. } => {}
-            other => panic!("expected CONNACK, got {other:?}"),
-        }
-    }
-
-    async fn subscribe(&mut self, filter: &str, qos: QoS) {
-        let filters = vec![(
-            TopicFilter::try_from(filter).unwrap(),
-            SubscriptionOptions::new(qos),
-        )];
-        self.session
-            .subscribe(filters, None, Default::default())
-            .unwrap();
-        match self.event().await {
-            ClientEvent::SubAck { reason_codes, .. } => assert!(!reason_codes[0].is_error()),
-            other => panic!("expected SUBACK, got {other:?}"),
-        }
-    }
-
-    async fn message(&mut self) -> starling_codec::Publish {
-        loop {
-            match self.event().await {
-                ClientEvent::Message { publish } => return publish,
-                ClientEvent::Published { .. } => {}
-                other => panic!("expected a message, got {other:?}"),
-            }
-        }
-    }
-}
 
 #[tokio::test]
 async fn in_process_client_session_publishes_and_receives_across_transports() {

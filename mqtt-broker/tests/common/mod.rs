@@ -19,6 +19,9 @@ use tokio::{
     task::JoinHandle,
 };
 
+mod driven;
+pub use driven::{now, Driven};
+
 /// Bound of every single wait in these tests.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
