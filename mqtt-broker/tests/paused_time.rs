@@ -7,11 +7,10 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::{now, Driven, TestBroker};
 use starling_codec::{
     ConnectProperties, DisconnectProperties, MqttStr, ProtocolVersion, PublishProperties, QoS,
-    ReasonCode, TopicName, Will, WillProperties,
+    ReasonCode, TopicName, Will,
 };
 use starling_session::{ClientCloseReason, ClientConfig, ClientEvent, PublishRequest};
 use std::time::Duration;
@@ -25,15 +24,13 @@ fn config(id: &str) -> ClientConfig {
 }
 
 fn will(topic: &str, delay: Option<u32>) -> Will {
-    let mut properties = WillProperties::default();
-    properties.will_delay_interval = delay;
-    Will {
-        topic: TopicName::try_from(topic).unwrap(),
-        payload: Bytes::from_static(b"gone"),
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        properties,
-    }
+    let mut will = Will::new(
+        TopicName::try_from(topic).unwrap(),
+        "gone",
+        QoS::AtLeastOnce,
+    );
+    will.properties.will_delay_interval = delay;
+    will
 }
 
 /// A connected in-process v5 client.
@@ -67,6 +64,13 @@ async fn publish(
     request.properties.message_expiry_interval = expiry;
     c.session.publish(now(), request).unwrap();
     c.published().await;
+}
+
+/// A normal DISCONNECT, then the connection is dropped.
+async fn disconnect(mut c: Driven<DuplexStream>) {
+    c.session
+        .disconnect(ReasonCode::Success, DisconnectProperties::default());
+    c.flush().await;
 }
 
 /// Whole seconds of virtual time since `start`.
@@ -140,20 +144,12 @@ async fn a_session_is_kept_until_its_expiry_interval_and_no_longer() {
     let (mut first, present) = client(&b, persistent("p", 10)).await;
     assert!(!present);
     first.subscribe("t", QoS::AtLeastOnce).await;
-    first
-        .session
-        .disconnect(ReasonCode::Success, DisconnectProperties::default());
-    first.flush().await;
-    drop(first);
+    disconnect(first).await;
 
     tokio::time::sleep(Duration::from_secs(9)).await;
-    let (mut second, present) = client(&b, persistent("p", 10)).await;
+    let (second, present) = client(&b, persistent("p", 10)).await;
     assert!(present, "resumed 9 s into a 10 s expiry");
-    second
-        .session
-        .disconnect(ReasonCode::Success, DisconnectProperties::default());
-    second.flush().await;
-    drop(second);
+    disconnect(second).await;
 
     // The countdown starts again at each close: gone 10 s after the second one.
     tokio::time::sleep(Duration::from_secs(11)).await;
@@ -167,10 +163,7 @@ async fn queued_messages_count_their_expiry_down_and_expired_ones_are_dropped() 
     let b = TestBroker::start().await;
     let (mut sub, _) = client(&b, persistent("sub", 600)).await;
     sub.subscribe("m/#", QoS::AtLeastOnce).await;
-    sub.session
-        .disconnect(ReasonCode::Success, DisconnectProperties::default());
-    sub.flush().await;
-    drop(sub);
+    disconnect(sub).await;
 
     let (mut publisher, _) = client(&b, config("pub")).await;
     publish(&mut publisher, "m/ten", "10 s", Some(10)).await;

@@ -10,78 +10,17 @@
 //! - encoding a PUBLISH (`Publish::encode`, `Packet::encode`, `Publish::encode_header`,
 //!   `encoded_len`) into a `BytesMut` with enough capacity allocates nothing.
 //!
-//! Only allocations made on the thread that asked for counting are counted, so the test harness
-//! (other tests run on other threads) cannot disturb the numbers.
-//!
-//! `#[global_allocator]` needs an `unsafe impl GlobalAlloc`. The workspace denies `unsafe_code`
-//! (`deny`, not `forbid`, precisely so that this one test file can opt out); the library itself
-//! keeps `#![forbid(unsafe_code)]`. The impl below only forwards to `System` and bumps a counter.
-#![allow(unsafe_code)]
+//! The counting allocator is `starling-alloc-count` (a dev-dependency): only allocations made on
+//! the thread that asked for counting are counted, so other tests cannot disturb the numbers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::{Bytes, BytesMut};
+use starling_alloc_count::allocations;
 use starling_codec::{
     Decoder, MqttStr, Packet, PacketId, PayloadFormat, ProtocolVersion, Publish, PublishProperties,
     QosPid, TopicName, MAX_PACKET_SIZE,
 };
-use std::{
-    alloc::{GlobalAlloc, Layout, System},
-    cell::Cell,
-    num::NonZeroU16,
-};
-
-struct Counting;
-
-thread_local! {
-    static ENABLED: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    // `try_with`: the allocator may run while this thread's locals are being torn down.
-    let _ = ENABLED.try_with(|on| {
-        if on.get() {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every method forwards its arguments unchanged to `System`, which upholds the
-// `GlobalAlloc` contract; counting touches only `const`-initialised thread locals, which never
-// allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        System.alloc(layout)
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        System.alloc_zeroed(layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        System.realloc(ptr, layout, new_size)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Runs `f` and returns its result with the number of allocations (including reallocations) it
-/// made on this thread.
-fn allocations<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    ALLOCATIONS.with(|n| n.set(0));
-    ENABLED.with(|on| on.set(true));
-    let r = f();
-    ENABLED.with(|on| on.set(false));
-    (r, ALLOCATIONS.with(Cell::get))
-}
+use std::num::NonZeroU16;
 
 const N: usize = 1000;
 const VERSIONS: [ProtocolVersion; 3] = [

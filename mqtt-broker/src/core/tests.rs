@@ -2,7 +2,7 @@
 
 use super::*;
 use bytes::Bytes;
-use starling_codec::{SubscriptionOptions, TopicName, WillProperties};
+use starling_codec::{SubscriptionOptions, TopicName};
 
 fn t0() -> Instant {
     Instant::now()
@@ -260,15 +260,9 @@ fn takeover_closes_the_old_connection_then_resumes_on_the_new() {
 }
 
 fn will(topic: &str, delay: Option<u32>) -> Will {
-    let mut properties = WillProperties::default();
-    properties.will_delay_interval = delay;
-    Will {
-        topic: TopicName::try_from(topic).unwrap(),
-        payload: Bytes::from_static(b"gone"),
-        qos: QoS::AtMostOnce,
-        retain: false,
-        properties,
-    }
+    let mut will = Will::new(TopicName::try_from(topic).unwrap(), "gone", QoS::AtMostOnce);
+    will.properties.will_delay_interval = delay;
+    will
 }
 
 #[test]

@@ -47,6 +47,19 @@ pub struct Will {
     pub properties: WillProperties,
 }
 
+impl Will {
+    /// A will without RETAIN and without properties.
+    pub fn new(topic: TopicName, payload: impl Into<Bytes>, qos: QoS) -> Will {
+        Will {
+            topic,
+            payload: payload.into(),
+            qos,
+            retain: false,
+            properties: WillProperties::default(),
+        }
+    }
+}
+
 impl Connect {
     /// A CONNECT with the given version and client id, clean start, keep alive 60 s, and nothing
     /// else.
