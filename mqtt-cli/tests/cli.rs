@@ -358,3 +358,184 @@ fn sighup_reloads_the_password_file() {
     assert!(wait_exit(child).success());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A child process whose stdout lines arrive through a channel (a reader thread), killed if
+/// still running when dropped.
+struct Lines {
+    _child: KillOnDrop,
+    rx: std::sync::mpsc::Receiver<String>,
+}
+
+impl Lines {
+    fn spawn(program: &str, args: &[&str]) -> Lines {
+        let mut child = Std::new(program)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e} (run scripts/install-test-deps.sh)"));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines {
+            _child: KillOnDrop(child),
+            rx,
+        }
+    }
+
+    /// Lines until one satisfies `found` (returned), within a bounded deadline.
+    fn until(&self, what: &str, found: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    let done = found(&line);
+                    seen.push(line);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("no {what} within 20 s; got {seen:?}"),
+            }
+        }
+    }
+}
+
+/// The README's broker (`starling broker`, here on an OS-chosen port) serves Mosquitto's
+/// command-line clients and Python paho-mqtt clients, MQTT 3.1.1 and 5, all at once: every
+/// subscriber gets what each publisher sends.
+#[test]
+fn broker_serves_mosquitto_and_paho_clients_of_both_versions_at_once() {
+    let port = free_port();
+    let bin = assert_cmd::cargo::cargo_bin("starling");
+    let _broker = KillOnDrop(
+        Std::new(bin)
+            .args([
+                "broker",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--allow-anonymous",
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    let p = port.to_string();
+    let paho = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../mqtt-broker/tests/paho/client.py"
+    );
+    let mut subscribers = Vec::new();
+    for v in ["311", "5"] {
+        // -d prints "Subscribed (mid: 1): 1" once the SUBACK is in (line-buffered by
+        // stdbuf: through a pipe it would otherwise wait in stdio's buffer).
+        let mosquitto = Lines::spawn(
+            "stdbuf",
+            &[
+                "-oL",
+                "timeout",
+                "30",
+                "mosquitto_sub",
+                "-d",
+                "-p",
+                &p,
+                "-V",
+                v,
+                "-q",
+                "1",
+                "-t",
+                "cli/all",
+                "-C",
+                "2",
+            ],
+        );
+        mosquitto.until("mosquitto_sub SUBACK", |l| l.starts_with("Subscribed"));
+        subscribers.push((format!("mosquitto_sub -V {v}"), mosquitto));
+        let id = format!("paho-sub-{v}");
+        let py = Lines::spawn(
+            "timeout",
+            &[
+                "30",
+                "python3",
+                paho,
+                "sub",
+                "--port",
+                &p,
+                "--version",
+                v,
+                "--id",
+                &id,
+                "--topic",
+                "cli/all",
+                "--qos",
+                "1",
+                "--count",
+                "2",
+            ],
+        );
+        py.until("paho SUBACK", |l| l == "READY");
+        subscribers.push((format!("paho {v}"), py));
+    }
+    let published = Std::new("timeout")
+        .args([
+            "10",
+            "mosquitto_pub",
+            "-p",
+            &p,
+            "-V",
+            "5",
+            "-q",
+            "1",
+            "-t",
+            "cli/all",
+        ])
+        .args(["-m", "from-mosquitto"])
+        .status()
+        .unwrap();
+    assert!(published.success());
+    let spec = r#"{"topic": "cli/all", "payload": "from-paho", "qos": 1}"#;
+    let paho_pub = Lines::spawn(
+        "timeout",
+        &[
+            "30",
+            "python3",
+            paho,
+            "pub",
+            "--port",
+            &p,
+            "--version",
+            "311",
+            "--id",
+            "paho-pub",
+            "--message",
+            spec,
+        ],
+    );
+    paho_pub.until("paho publish complete", |l| l == "DONE");
+    for (name, sub) in &subscribers {
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let lines = sub.until("a message", |l| l.contains("from-"));
+            got.push(lines.last().cloned().unwrap_or_default());
+        }
+        for payload in ["from-mosquitto", "from-paho"] {
+            assert!(
+                got.iter().any(|l| l.contains(payload)),
+                "{name} did not get {payload}: {got:?}"
+            );
+        }
+    }
+}
