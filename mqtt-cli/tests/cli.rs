@@ -95,21 +95,8 @@ fn invalid_configuration_fails_clearly() {
 
 #[test]
 fn broker_serves_mosquitto_clients_and_exits_on_sigint() {
-    let port = free_port();
-    let bin = assert_cmd::cargo::cargo_bin("starling");
-    let child = Std::new(bin)
-        .args([
-            "broker",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--allow-anonymous",
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
+    let (mut child, port) = anonymous_broker();
     let child = &mut child.0;
-    wait_for_port(port);
     for v in ["311", "5"] {
         let port = port.to_string();
         let topic = format!("cli/{v}");
@@ -245,6 +232,21 @@ impl Drop for KillOnDrop {
             let _ = self.0.wait();
         }
     }
+}
+
+/// `starling broker` on an OS-chosen loopback port with anonymous access, accepting.
+fn anonymous_broker() -> (KillOnDrop, u16) {
+    let port = free_port();
+    let bin = assert_cmd::cargo::cargo_bin("starling");
+    let child = Std::new(bin)
+        .args(["broker", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--allow-anonymous")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = KillOnDrop(child);
+    wait_for_port(port);
+    (child, port)
 }
 
 fn free_port() -> u16 {
@@ -418,21 +420,7 @@ impl Lines {
 /// subscriber gets what each publisher sends.
 #[test]
 fn broker_serves_mosquitto_and_paho_clients_of_both_versions_at_once() {
-    let port = free_port();
-    let bin = assert_cmd::cargo::cargo_bin("starling");
-    let _broker = KillOnDrop(
-        Std::new(bin)
-            .args([
-                "broker",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--allow-anonymous",
-            ])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port);
+    let (_broker, port) = anonymous_broker();
     let p = port.to_string();
     let paho = concat!(
         env!("CARGO_MANIFEST_DIR"),
