@@ -88,22 +88,16 @@ impl Decoder {
     #[inline]
     pub fn decode_bare_ack(&mut self, buf: &mut BytesMut) -> Option<(PacketType, PacketId)> {
         // Before CONNECT a server-side decoder refuses everything else.
-        self.version?;
+        let version = self.version?;
         if self.max_packet_size < 4 {
             return None;
         }
         let &[first, 2, hi, lo, ..] = buf.as_ref() else {
             return None;
         };
-        // The fixed header flags each type requires (v5 [MQTT-2.1.3-1]): 0010 for PUBREL.
-        let kind = match first {
-            0x40 => PacketType::PubAck,
-            0x50 => PacketType::PubRec,
-            0x62 => PacketType::PubRel,
-            0x70 => PacketType::PubComp,
-            _ => return None,
-        };
-        let packet_id = PacketId::new(u16::from_be_bytes([hi, lo]))?;
+        let kind = PacketType::from_u8(first >> 4)?;
+        let (packet_id, _success) =
+            crate::packet::bare_ack_parts(kind, first & 0x0F, version, &[hi, lo])?;
         buf.advance(4);
         Some((kind, packet_id))
     }

@@ -217,10 +217,13 @@ impl Outbound {
 
     /// Ends the flow `id` if it is at `stage`.
     fn remove_if(&mut self, id: PacketId, stage: OutboundStage) -> bool {
-        if self.inflight.get(id.get()).map(|f| f.stage) != Some(stage) {
+        if self
+            .inflight
+            .remove_if(id.get(), |f| f.stage == stage)
+            .is_none()
+        {
             return false;
         }
-        self.inflight.remove(id.get());
         if !self.unsent.is_empty() {
             self.unsent.retain(|&u| u != id.get());
         }
@@ -468,13 +471,27 @@ impl FlowTable {
     }
 
     fn remove(&mut self, id: u16) -> Option<Flow> {
+        self.remove_if(id, |_| true)
+    }
+
+    /// Removes flow `id` if `pred` holds for it (one lookup: the acknowledgement path).
+    fn remove_if(&mut self, id: u16, pred: impl Fn(&Flow) -> bool) -> Option<Flow> {
         match self.find(id) {
             Some(i) => {
-                let flow = self.slots.get_mut(i)?.take();
+                let slot = self.slots.get_mut(i)?;
+                if !slot.as_ref().is_some_and(&pred) {
+                    return None;
+                }
                 self.in_slots -= 1;
-                flow
+                slot.take()
             }
-            None => self.overflow.as_mut()?.remove(&id),
+            None => {
+                let overflow = self.overflow.as_mut()?;
+                if !overflow.get(&id).is_some_and(&pred) {
+                    return None;
+                }
+                overflow.remove(&id)
+            }
         }
     }
 

@@ -51,6 +51,32 @@ pub(crate) fn decode_bare(
     body: &[u8],
 ) -> Option<super::Packet> {
     use super::Packet;
+    let (id, reason) = bare_parts(kind, flags, version, body)?;
+    Some(match kind {
+        PacketType::PubAck => Packet::PubAck(PubAck::with_reason(id, reason)),
+        PacketType::PubRec => Packet::PubRec(PubRec::with_reason(id, reason)),
+        PacketType::PubRel => Packet::PubRel(PubRel::with_reason(id, reason)),
+        PacketType::PubComp => Packet::PubComp(PubComp::with_reason(id, reason)),
+        _ => return None,
+    })
+}
+
+/// The identifier and reason code of a bare acknowledgement body (see [`decode_bare`]); also
+/// what [`Decoder::decode_bare_ack`](crate::Decoder::decode_bare_ack) reads, so both fast paths
+/// accept exactly the same packets.
+#[inline]
+pub(crate) fn bare_parts(
+    kind: PacketType,
+    flags: u8,
+    version: ProtocolVersion,
+    body: &[u8],
+) -> Option<(PacketId, ReasonCode)> {
+    if !matches!(
+        kind,
+        PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp
+    ) {
+        return None;
+    }
     super::check_flags(kind, flags, version).ok()?;
     let (id, reason) = match *body {
         [a, b] => ([a, b], ReasonCode::Success),
@@ -60,14 +86,7 @@ pub(crate) fn decode_bare(
         ),
         _ => return None,
     };
-    let id = PacketId::new(u16::from_be_bytes(id))?;
-    Some(match kind {
-        PacketType::PubAck => Packet::PubAck(PubAck::with_reason(id, reason)),
-        PacketType::PubRec => Packet::PubRec(PubRec::with_reason(id, reason)),
-        PacketType::PubRel => Packet::PubRel(PubRel::with_reason(id, reason)),
-        PacketType::PubComp => Packet::PubComp(PubComp::with_reason(id, reason)),
-        _ => return None,
-    })
+    Some((PacketId::new(u16::from_be_bytes(id))?, reason))
 }
 
 fn write_ack<W: Writer>(

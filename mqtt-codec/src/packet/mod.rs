@@ -9,6 +9,7 @@ mod publish;
 mod subscribe;
 mod unsubscribe;
 
+pub(crate) use ack::bare_parts as bare_ack_parts;
 pub use ack::{PubAck, PubComp, PubRec, PubRel};
 pub use auth::Auth;
 pub use connack::ConnAck;
