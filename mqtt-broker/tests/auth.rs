@@ -178,7 +178,7 @@ async fn acl_drops_forbidden_publishes() {
     p3.send(publish("alice/ok", 3)).await;
     assert!(matches!(p3.recv().await, Packet::PubAck(_)));
     match sub.recv().await {
-        Packet::Publish(p) => assert_eq!(p.topic.as_str(), "alice/ok"),
+        Packet::Publish(p) => assert_eq!(p.topic(), "alice/ok"),
         other => panic!("{other:?}"),
     }
     within("shutdown", b.shutdown()).await;
@@ -220,7 +220,7 @@ async fn a_partial_deny_is_enforced_per_delivered_message() {
         )
         .await;
     match sub.recv().await {
-        Packet::Publish(p) => assert_eq!(p.topic.as_str(), "public/news"),
+        Packet::Publish(p) => assert_eq!(p.topic(), "public/news"),
         other => panic!("{other:?}"),
     }
     within("shutdown", handle.shutdown()).await;

@@ -71,7 +71,7 @@ impl Bystander {
         let m = Publish::new(topic, QosPid::AtMostOnce, payload.clone());
         self.raw.send(Packet::Publish(m)).await;
         match self.raw.recv().await {
-            Packet::Publish(got) => assert_eq!(got.payload, payload),
+            Packet::Publish(got) => assert_eq!(got.payload(), payload),
             other => panic!("bystander expected its echo, got {other:?}"),
         }
     }
@@ -270,7 +270,7 @@ async fn oversize_packets_are_refused_both_ways() {
         assert!(matches!(pubber.recv().await, Packet::PubAck(_)));
     }
     match small.recv().await {
-        Packet::Publish(p) => assert_eq!(&p.payload[..], b"fits"),
+        Packet::Publish(p) => assert_eq!(p.payload(), b"fits"),
         other => panic!("expected the small message, got {other:?}"),
     }
     b.shutdown().await;
@@ -332,7 +332,7 @@ async fn keep_alive_expiry_closes_idle_clients_and_publishes_their_will() {
     let mut wills = Vec::new();
     for _ in 0..2 {
         match watcher.recv().await {
-            Packet::Publish(p) => wills.push(p.topic.as_str().to_owned()),
+            Packet::Publish(p) => wills.push(p.topic().to_owned()),
             other => panic!("expected a will, got {other:?}"),
         }
     }

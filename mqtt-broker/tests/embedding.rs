@@ -39,7 +39,7 @@ async fn in_process_client_session_publishes_and_receives_across_transports() {
                 acked = true;
             }
             ClientEvent::Message { publish } => {
-                assert_eq!(&publish.payload[..], b"me");
+                assert_eq!(publish.payload(), b"me");
                 echoed = true;
             }
             other => panic!("unexpected {other:?}"),
@@ -70,7 +70,7 @@ async fn in_process_client_session_publishes_and_receives_across_transports() {
         Bytes::from_static(b"over tcp"),
     );
     remote.send(starling_codec::Packet::Publish(m)).await;
-    assert_eq!(&local.message().await.payload[..], b"over tcp");
+    assert_eq!(local.message().await.payload(), b"over tcp");
     let request = PublishRequest::new(
         TopicName::try_from("back").unwrap(),
         "in process",
@@ -79,7 +79,7 @@ async fn in_process_client_session_publishes_and_receives_across_transports() {
     local.session.publish(Instant::now(), request).unwrap();
     local.flush().await;
     match remote.recv().await {
-        starling_codec::Packet::Publish(p) => assert_eq!(&p.payload[..], b"in process"),
+        starling_codec::Packet::Publish(p) => assert_eq!(p.payload(), b"in process"),
         other => panic!("expected a publish, got {other:?}"),
     }
 
@@ -93,10 +93,7 @@ async fn in_process_client_session_publishes_and_receives_across_transports() {
         )
         .await;
     let p = local.message().await;
-    assert_eq!(
-        (p.topic.as_str(), &p.payload[..]),
-        ("ip/broker", &b"hello"[..])
-    );
+    assert_eq!((p.topic(), p.payload()), ("ip/broker", &b"hello"[..]));
     b.shutdown().await;
 }
 

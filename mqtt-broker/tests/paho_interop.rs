@@ -170,8 +170,8 @@ async fn will_of_a_paho_client_that_dies_is_published() {
                               // v3.1.1 [MQTT-3.1.2-8], v5 [MQTT-3.1.2-8].
         match watcher.recv().await {
             Packet::Publish(p) => {
-                assert_eq!(p.topic.as_str(), format!("pwill/{v}"));
-                assert_eq!(&p.payload[..], b"lost");
+                assert_eq!(p.topic(), format!("pwill/{v}"));
+                assert_eq!(p.payload(), b"lost");
             }
             other => panic!("expected the will, got {other:?}"),
         }

@@ -41,8 +41,8 @@ async fn sys_topics_report_clients_messages_bytes_uptime_and_version() {
     while !wanted.iter().all(|t| seen.contains_key(*t)) {
         if let Packet::Publish(p) = c.recv().await {
             seen.insert(
-                p.topic.to_string(),
-                String::from_utf8(p.payload.to_vec()).unwrap(),
+                p.topic().to_string(),
+                String::from_utf8(p.payload().to_vec()).unwrap(),
             );
         }
     }

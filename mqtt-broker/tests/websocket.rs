@@ -143,7 +143,7 @@ async fn websocket_and_tcp_clients_exchange_messages() {
         .await
         .unwrap();
     match ws_next(&mut ws, &mut wbuf).await {
-        Packet::Publish(p) => assert_eq!(&p.payload[..], b"from tcp"),
+        Packet::Publish(p) => assert_eq!(p.payload(), b"from tcp"),
         other => panic!("{other:?}"),
     }
     // WebSocket -> TCP, two packets in one frame.
@@ -157,7 +157,7 @@ async fn websocket_and_tcp_clients_exchange_messages() {
     ws.send(Message::Binary(two.into())).await.unwrap();
     for expected in [&b"one"[..], b"two"] {
         match tcp_next(&mut tcp, &mut tbuf).await {
-            Packet::Publish(p) => assert_eq!(&p.payload[..], expected),
+            Packet::Publish(p) => assert_eq!(p.payload(), expected),
             other => panic!("{other:?}"),
         }
     }
@@ -371,7 +371,7 @@ async fn large_message_to_a_websocket_subscriber_is_not_stalled() {
         .await
         .unwrap();
     match ws_next(&mut ws, &mut wbuf).await {
-        Packet::Publish(p) => assert_eq!(p.payload.len(), payload.len()),
+        Packet::Publish(p) => assert_eq!(p.payload().len(), payload.len()),
         other => panic!("{other:?}"),
     }
     b.shutdown().await;

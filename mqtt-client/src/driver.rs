@@ -847,8 +847,8 @@ impl Driver {
             return false;
         };
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        publish.topic.as_str().hash(&mut h);
-        publish.payload.hash(&mut h);
+        publish.topic_bytes().hash(&mut h);
+        publish.payload().hash(&mut h);
         let digest = h.finish();
         let id = id.get();
         if publish.dup && self.recent_qos2.get(&id) == Some(&digest) {

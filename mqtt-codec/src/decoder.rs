@@ -141,6 +141,11 @@ impl Decoder {
                 }
             }
         }
+        // The common PUBLISH (no properties, so no subscription identifier) straight into the
+        // returned value.
+        if let Some(p) = header.decode_common_publish(version, buf) {
+            return Ok(Some(Packet::Publish(p)));
+        }
         let packet = header.decode(version, buf)?;
         match &packet {
             Packet::Connect(c) => self.version = Some(c.protocol),

@@ -86,7 +86,7 @@ pub fn roundtrip(data: &[u8]) {
         // The header plus the payload is the whole packet.
         let mut split = BytesMut::new();
         assert_eq!(publish.encode_header(version, &mut split), Ok(()));
-        split.extend_from_slice(&publish.payload);
+        split.extend_from_slice(publish.payload());
         assert_eq!(split, buf, "encode_header + payload differs from encode");
     }
     let wire = buf.clone();
@@ -556,14 +556,10 @@ impl Gen<'_> {
         } else {
             self.topic_name()
         };
-        Publish {
-            dup,
-            qos_pid,
-            retain,
-            topic,
-            payload: self.bytes(),
-            properties,
-        }
+        Publish::new(topic, qos_pid, self.bytes())
+            .with_dup(dup)
+            .with_retain(retain)
+            .with_properties(properties)
     }
 
     fn ack_properties(&mut self, v: ProtocolVersion) -> AckProperties {

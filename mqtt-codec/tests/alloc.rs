@@ -131,7 +131,9 @@ fn decoding_publish_keeps_payloads_in_the_receive_buffer() {
                 panic!("not a PUBLISH");
             };
             // Zero copy: topic, payload and string properties point into the frame.
-            for slice in [&p.payload, p.topic.as_bytes()] {
+            // The owned forms too: `into_parts` shares the frame instead of copying.
+            let (topic, payload) = p.clone().into_parts();
+            for slice in [p.payload(), p.topic_bytes(), &payload, topic.as_bytes()] {
                 let at = slice.as_ptr() as usize;
                 assert!(slice.is_empty() || (start..end).contains(&at));
             }
@@ -207,7 +209,7 @@ fn encoding_publish_into_reserved_space_allocates_nothing() {
                 assert_eq!(packet.encoded_len(version).unwrap(), len);
                 // The vectored path: header only, the payload stays in its `Bytes`.
                 p.encode_header(version, &mut buf).unwrap();
-                assert_eq!(buf.len() - before, 3 * len - p.payload.len());
+                assert_eq!(buf.len() - before, 3 * len - p.payload().len());
                 written += 1;
             }
             written

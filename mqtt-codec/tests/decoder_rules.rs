@@ -81,7 +81,7 @@ fn server_learns_the_version_from_connect() {
         let mut d = connected_server(v);
         match decode(&mut d, publish) {
             Ok(Some(Packet::Publish(p))) => {
-                assert_eq!(&p.payload[..], payload, "{v:?}");
+                assert_eq!(p.payload(), payload, "{v:?}");
                 assert_eq!(p.qos_pid, QosPid::AtMostOnce);
             }
             other => panic!("{v:?}: {other:?}"),

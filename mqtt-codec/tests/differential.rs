@@ -143,14 +143,11 @@ fn from_v4(p: v4::Packet) -> Packet {
             reason_code: ReasonCode::from_v3_connack_return_code(c.code as u8).unwrap(),
             properties: ConnAckProperties::default(),
         })),
-        M::Publish(p) => Packet::Publish(Publish {
-            dup: p.dup,
-            qos_pid: qos_pid(p.qos, p.pkid),
-            retain: p.retain,
-            topic: topic(&p.topic),
-            payload: p.payload,
-            properties: PublishProperties::default(),
-        }),
+        M::Publish(p) => Packet::Publish(
+            Publish::new(topic(&p.topic), qos_pid(p.qos, p.pkid), p.payload)
+                .with_dup(p.dup)
+                .with_retain(p.retain),
+        ),
         M::PubAck(a) => Packet::PubAck(PubAck::new(pid(a.pkid))),
         M::PubRec(a) => Packet::PubRec(PubRec::new(pid(a.pkid))),
         M::PubRel(a) => Packet::PubRel(PubRel::new(pid(a.pkid))),
@@ -287,14 +284,12 @@ fn from_v5(p: v5::Packet) -> Packet {
                     .collect();
                 properties.content_type = opt_s(&pp.content_type);
             }
-            Packet::Publish(Publish {
-                dup: p.dup,
-                qos_pid: qos_pid(p.qos, p.pkid),
-                retain: p.retain,
-                topic: topic(&p.topic),
-                payload: p.payload,
-                properties,
-            })
+            Packet::Publish(
+                Publish::new(topic(&p.topic), qos_pid(p.qos, p.pkid), p.payload)
+                    .with_dup(p.dup)
+                    .with_retain(p.retain)
+                    .with_properties(properties),
+            )
         }
         M::PubAck(a) => {
             let properties = a

@@ -32,17 +32,18 @@ fn ack_props() -> AckProperties {
 
 #[test]
 fn informational_v5_data_is_dropped_for_v3() {
-    let publish = Packet::Publish(Publish {
-        properties: with(|p: &mut PublishProperties| {
-            p.payload_format_indicator = Some(PayloadFormat::Utf8);
-            p.message_expiry_interval = Some(60);
-            p.response_topic = Some(topic("r/t"));
-            p.correlation_data = Some(b(b"abc"));
-            p.user_properties = vec![user("k", "v")];
-            p.content_type = Some(ms("text/plain"));
-        }),
-        ..Publish::new(topic("a/b"), q1(1), b(b"hello"))
-    });
+    let publish = Packet::Publish(
+        Publish::new(topic("a/b"), q1(1), b(b"hello")).with_properties(with(
+            |p: &mut PublishProperties| {
+                p.payload_format_indicator = Some(PayloadFormat::Utf8);
+                p.message_expiry_interval = Some(60);
+                p.response_topic = Some(topic("r/t"));
+                p.correlation_data = Some(b(b"abc"));
+                p.user_properties = vec![user("k", "v")];
+                p.content_type = Some(ms("text/plain"));
+            },
+        )),
+    );
     let connect = |protocol| {
         Packet::Connect(Box::new(Connect {
             will: Some(Will {
@@ -298,10 +299,11 @@ fn meaning_changing_v5_data_is_refused_for_v3() {
             ),
             (
                 "PUBLISH known by topic alias only",
-                Packet::Publish(Publish {
-                    properties: with(|p: &mut PublishProperties| p.topic_alias = Some(nz16(1))),
-                    ..Publish::new(TopicName::empty(), q1(1), b(b"x"))
-                }),
+                Packet::Publish(
+                    Publish::new(TopicName::empty(), q1(1), b(b"x")).with_properties(with(
+                        |p: &mut PublishProperties| p.topic_alias = Some(nz16(1)),
+                    )),
+                ),
                 "a PUBLISH identified by topic alias only",
             ),
             (
@@ -464,10 +466,11 @@ fn packets_the_encoder_refuses_in_every_version() {
     assert_eq!(big.encoded_len(V5).unwrap(), 1 + 3 + 3 + 1 + 65_536);
     assert_encode_error(
         "v5 correlation data of 65536 bytes",
-        &Packet::Publish(Publish {
-            properties: with(|p: &mut PublishProperties| p.correlation_data = Some(long.clone())),
-            ..Publish::new(topic("t"), QosPid::AtMostOnce, b(b""))
-        }),
+        &Packet::Publish(
+            Publish::new(topic("t"), QosPid::AtMostOnce, b(b"")).with_properties(with(
+                |p: &mut PublishProperties| p.correlation_data = Some(long.clone()),
+            )),
+        ),
         V5,
         EncodeError::Invalid("binary data longer than 65535 bytes"),
     );
@@ -616,10 +619,7 @@ fn packets_the_encoder_refuses_in_every_version() {
 #[test]
 fn the_encoder_never_writes_dup_on_qos_0() {
     // v5 [MQTT-3.3.1-2], v3.1.1 [MQTT-3.3.1-2]: DUP is 0 for QoS 0, whatever the field says.
-    let p = Packet::Publish(Publish {
-        dup: true,
-        ..Publish::new(topic("t"), QosPid::AtMostOnce, b(b""))
-    });
+    let p = Packet::Publish(Publish::new(topic("t"), QosPid::AtMostOnce, b(b"")).with_dup(true));
     assert_encodes(
         "v5 [MQTT-3.3.1-2] DUP on QoS 0",
         &p,

@@ -193,9 +193,9 @@ fn mosquitto_v5_properties_arrive_as_given() {
     let Packet::Publish(p) = &packets[1] else {
         panic!()
     };
-    assert_eq!(p.topic.as_str(), "a/b");
+    assert_eq!(p.topic(), "a/b");
     assert_eq!(p.qos_pid.qos(), QoS::AtLeastOnce);
-    assert_eq!(&p.payload[..], b"hello");
+    assert_eq!(p.payload(), b"hello");
     let pp = &p.properties;
     assert_eq!(pp.user_properties, users(&[("k", "v"), ("k2", "v2")]));
     assert_eq!(pp.message_expiry_interval, Some(60));
@@ -249,7 +249,7 @@ fn mosquitto_v5_topic_alias_and_shared_subscription() {
     let Packet::Publish(p) = &packets[1] else {
         panic!()
     };
-    assert_eq!(p.topic.as_str(), "alias/t");
+    assert_eq!(p.topic(), "alias/t");
     assert_eq!(p.properties.topic_alias, Some(nz16(1)));
 
     let packets = packets_of("mosq_sub_v5_wildcards_shared_qos1");
@@ -342,11 +342,11 @@ fn paho_v5_full_session() {
     assert_eq!(pp.response_topic.as_deref(), Some("resp/t"));
     assert_eq!(pp.correlation_data.as_deref(), Some(&b"\x00\x01corr"[..]));
     assert_eq!(pp.user_properties, users(&[("k", "v"), ("k", "v2")]));
-    assert_eq!(publishes[3].topic.as_str(), "alias/topic");
+    assert_eq!(publishes[3].topic(), "alias/topic");
     assert_eq!(publishes[3].properties.topic_alias, Some(nz16(1)));
-    assert!(publishes[4].topic.is_empty());
+    assert!(publishes[4].topic().is_empty());
     assert_eq!(publishes[4].properties.topic_alias, Some(nz16(1)));
-    assert_eq!(&publishes[4].payload[..], b"use");
+    assert_eq!(publishes[4].payload(), b"use");
 
     let Packet::Disconnect(d) = packets.last().unwrap() else {
         panic!()
@@ -391,8 +391,8 @@ fn mosquitto_v3_1_1_contents() {
     let Packet::Publish(p) = &packets[1] else {
         panic!()
     };
-    assert_eq!(p.topic.as_str(), "caf\u{e9}/\u{6e29}\u{5ea6}");
-    assert_eq!(&p.payload[..], "\u{b0}C \u{2603}".as_bytes());
+    assert_eq!(p.topic(), "caf\u{e9}/\u{6e29}\u{5ea6}");
+    assert_eq!(p.payload(), "\u{b0}C \u{2603}".as_bytes());
 
     // capture.py LARGE_PAYLOAD: 20,000 bytes, a 3-byte remaining length.
     let packets = packets_of("mosq_pub_v311_large");
@@ -400,13 +400,13 @@ fn mosquitto_v3_1_1_contents() {
         panic!()
     };
     let expected: Vec<u8> = (0..20_000u32).map(|i| ((i * 7 + 3) % 251) as u8).collect();
-    assert_eq!(&p.payload[..], &expected[..]);
+    assert_eq!(p.payload(), &expected[..]);
 
     let packets = packets_of("mosq_pub_v311_null_payload");
     let Packet::Publish(p) = &packets[1] else {
         panic!()
     };
-    assert!(p.retain && p.payload.is_empty());
+    assert!(p.retain && p.payload().is_empty());
 
     let packets = packets_of("mosq_pub_v311_everything");
     let Packet::Connect(c) = &packets[0] else {
@@ -420,7 +420,7 @@ fn mosquitto_v3_1_1_contents() {
     let Packet::Publish(p) = &packets[1] else {
         panic!()
     };
-    assert_eq!(p.topic.as_str(), "x/y/z");
+    assert_eq!(p.topic(), "x/y/z");
     assert!(p.retain);
 
     let packets = packets_of("mosq_sub_v311_qos2_unsub_persistent");

@@ -160,7 +160,7 @@ fn expected_v3(p: &Packet, v: ProtocolVersion) -> Option<Packet> {
             c.properties = ConnAckProperties::default();
         }
         Packet::Publish(publish) => {
-            if publish.topic.is_empty() {
+            if publish.topic().is_empty() {
                 return None; // known by its alias only
             }
             publish.properties = PublishProperties::default();
@@ -271,7 +271,7 @@ proptest! {
             prop_assert_eq!(publish.encoded_len(v).unwrap(), buf.len() - prefix.len());
             let mut split = BytesMut::from(&prefix[..]);
             publish.encode_header(v, &mut split).unwrap();
-            split.extend_from_slice(&publish.payload);
+            split.extend_from_slice(publish.payload());
             prop_assert_eq!(split, buf);
         }
     }

@@ -293,29 +293,23 @@ fn publish_v3() {
             "v3.1.1 PUBLISH QoS 2, DUP, RETAIN, packet id 65535",
             V3_1_1,
             b"\x3d\x0c\x00\x03a/b\xff\xffhello".to_vec(),
-            Packet::Publish(Publish {
-                dup: true,
-                retain: true,
-                ..publish("a/b", q2(65535), b"hello")
-            }),
+            Packet::Publish(
+                publish("a/b", q2(65535), b"hello")
+                    .with_dup(true)
+                    .with_retain(true),
+            ),
         ),
         ok(
             "v3.1.1 PUBLISH QoS 1 DUP",
             V3_1_1,
             b"\x3a\x05\x00\x01t\x12\x34".to_vec(),
-            Packet::Publish(Publish {
-                dup: true,
-                ..publish("t", q1(0x1234), b"")
-            }),
+            Packet::Publish(publish("t", q1(0x1234), b"").with_dup(true)),
         ),
         ok(
             "v3.1.1 PUBLISH retained with an empty payload",
             V3_1_1,
             b"\x31\x05\x00\x03a/b".to_vec(),
-            Packet::Publish(Publish {
-                retain: true,
-                ..publish("a/b", QosPid::AtMostOnce, b"")
-            }),
+            Packet::Publish(publish("a/b", QosPid::AtMostOnce, b"").with_retain(true)),
         ),
         ok(
             "v3.1.1 [MQTT-3.3.2-1] UTF-8 topic name",
@@ -366,10 +360,7 @@ fn publish_v3() {
             "v3.1 PUBLISH QoS 2 DUP",
             V3_1,
             b"\x3c\x0a\x00\x03a/b\x00\x02hi2".to_vec(),
-            Packet::Publish(Publish {
-                dup: true,
-                ..publish("a/b", q2(2), b"hi2")
-            }),
+            Packet::Publish(publish("a/b", q2(2), b"hi2").with_dup(true)),
         ),
     ];
     // v3.1.1 [MQTT-4.7.3-3]: a topic of 65,535 bytes is the longest and is accepted.

@@ -361,32 +361,32 @@ fn publish_v5() {
                     b"{\"n\":1}",
                 ],
             ),
-            Packet::Publish(Publish {
-                properties: all,
-                ..Publish::new(topic("a/b/c"), q1(5), b(b"{\"n\":1}"))
-            }),
+            Packet::Publish(
+                Publish::new(topic("a/b/c"), q1(5), b(b"{\"n\":1}")).with_properties(all),
+            ),
         ),
         ok(
             "v5 PUBLISH with an empty topic and a topic alias",
             V5,
             b"\x32\x0b\x00\x00\x00\x07\x03\x23\x00\x01use".to_vec(),
-            Packet::Publish(Publish {
-                properties: with(|p: &mut PublishProperties| p.topic_alias = Some(nz16(1))),
-                ..Publish::new(starling_codec::TopicName::empty(), q1(7), b(b"use"))
-            }),
+            Packet::Publish(
+                Publish::new(starling_codec::TopicName::empty(), q1(7), b(b"use")).with_properties(
+                    with(|p: &mut PublishProperties| p.topic_alias = Some(nz16(1))),
+                ),
+            ),
         ),
         ok(
             "v5 PUBLISH QoS 2, DUP, RETAIN, payload format 0, empty payload",
             V5,
             b"\x3d\x08\x00\x01t\xff\xff\x02\x01\x00".to_vec(),
-            Packet::Publish(Publish {
-                dup: true,
-                retain: true,
-                properties: with(|p: &mut PublishProperties| {
-                    p.payload_format_indicator = Some(PayloadFormat::Unspecified)
-                }),
-                ..Publish::new(topic("t"), q2(65535), b(b""))
-            }),
+            Packet::Publish(
+                Publish::new(topic("t"), q2(65535), b(b""))
+                    .with_dup(true)
+                    .with_retain(true)
+                    .with_properties(with(|p: &mut PublishProperties| {
+                        p.payload_format_indicator = Some(PayloadFormat::Unspecified)
+                    })),
+            ),
         ),
         ok(
             "v5 [MQTT-1.5.4-3] topic starting with U+FEFF keeps it",
@@ -404,14 +404,15 @@ fn publish_v5() {
                     props(cat![[0x03], s("x"), [0x0b, 0x02], [0x02, 0, 0, 0, 9]]),
                 ],
             ),
-            Packet::Publish(Publish {
-                properties: with(|p: &mut PublishProperties| {
-                    p.message_expiry_interval = Some(9);
-                    p.subscription_identifiers = vec![nz32(2)];
-                    p.content_type = Some(ms("x"));
-                }),
-                ..Publish::new(topic("t"), QosPid::AtMostOnce, b(b""))
-            }),
+            Packet::Publish(
+                Publish::new(topic("t"), QosPid::AtMostOnce, b(b"")).with_properties(with(
+                    |p: &mut PublishProperties| {
+                        p.message_expiry_interval = Some(9);
+                        p.subscription_identifiers = vec![nz32(2)];
+                        p.content_type = Some(ms("x"));
+                    },
+                )),
+            ),
             frame(
                 0x30,
                 cat![

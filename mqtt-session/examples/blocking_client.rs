@@ -170,13 +170,13 @@ fn main() -> Result<(), Box<dyn Error>> {
                 acked = true;
             }
             ClientEvent::Message { publish } => {
-                let text = String::from_utf8_lossy(&publish.payload);
+                let text = String::from_utf8_lossy(publish.payload());
                 println!(
                     "message on {} (QoS {}): {text:?}",
-                    publish.topic.as_str(),
+                    publish.topic(),
                     publish.qos_pid.qos().as_u8()
                 );
-                received |= publish.payload == payload.as_bytes();
+                received |= publish.payload() == payload.as_bytes();
             }
             ClientEvent::Closed { reason } => {
                 return Err(format!("connection closed: {reason:?}").into())

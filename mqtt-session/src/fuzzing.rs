@@ -236,14 +236,13 @@ impl Input<'_> {
                 properties.user_properties = vec![(self.string(), self.string())];
             }
         }
-        Publish {
-            dup: self.bool() && qos != QoS::AtMostOnce,
-            qos_pid: QosPid::new(qos, id),
-            retain: self.bool(),
-            topic,
-            payload: self.payload(),
-            properties,
-        }
+        // Drawn in this order (dup, retain, payload) so the seed corpus keeps its meaning.
+        let dup = self.bool() && qos != QoS::AtMostOnce;
+        let retain = self.bool();
+        Publish::new(topic, QosPid::new(qos, id), self.payload())
+            .with_dup(dup)
+            .with_retain(retain)
+            .with_properties(properties)
     }
 
     fn ack_properties(&mut self) -> AckProperties {

@@ -46,18 +46,20 @@ impl Message {
     }
 
     /// The message carried by a received PUBLISH whose topic is resolved (alias applied).
-    pub fn from_publish(now: Instant, publish: Publish) -> Message {
-        let mut properties = publish.properties;
+    pub fn from_publish(now: Instant, mut publish: Publish) -> Message {
+        let mut properties = std::mem::take(&mut publish.properties);
         let expires_at = properties
             .message_expiry_interval
             .map(|secs| now + Duration::from_secs(u64::from(secs)));
         properties.topic_alias = None;
         properties.subscription_identifiers = Vec::new();
+        let (qos, retain) = (publish.qos_pid.qos(), publish.retain);
+        let (topic, payload) = publish.into_parts();
         Message {
-            topic: publish.topic,
-            payload: publish.payload,
-            qos: publish.qos_pid.qos(),
-            retain: publish.retain,
+            topic,
+            payload,
+            qos,
+            retain,
             properties: properties.into(),
             expires_at,
         }
@@ -102,14 +104,9 @@ impl Message {
         properties
             .subscription_identifiers
             .extend_from_slice(subscription_identifiers);
-        Publish {
-            dup: false,
-            qos_pid: QosPid::new(qos, packet_id),
-            retain,
-            topic: self.topic,
-            payload: self.payload,
-            properties,
-        }
+        Publish::new(self.topic, QosPid::new(qos, packet_id), self.payload)
+            .with_retain(retain)
+            .with_properties(properties)
     }
 }
 

@@ -179,13 +179,20 @@ impl Outbound {
     }
 
     /// Records a QoS > 0 PUBLISH that is being sent.
-    pub(crate) fn insert(&mut self, publish: Publish, shared_group: Option<std::sync::Arc<str>>) {
+    pub(crate) fn insert(
+        &mut self,
+        mut publish: Publish,
+        shared_group: Option<std::sync::Arc<str>>,
+    ) {
+        let (qos_pid, retain) = (publish.qos_pid, publish.retain);
+        let properties = std::mem::take(&mut publish.properties).into();
+        let (topic, payload) = publish.into_parts();
         let body = Body::Owned {
-            topic: publish.topic,
-            payload: publish.payload,
-            properties: publish.properties.into(),
+            topic,
+            payload,
+            properties,
         };
-        self.record(publish.qos_pid, publish.retain, body, shared_group);
+        self.record(qos_pid, retain, body, shared_group);
     }
 
     /// Starts the flow of a PUBLISH just sent (a QoS 0 one has none).
@@ -393,14 +400,9 @@ impl Flow {
             } => (topic.clone(), payload.clone(), (**properties).clone()),
             Body::Shared(m) => (m.topic.clone(), m.payload.clone(), Default::default()),
         };
-        Publish {
-            dup: false,
-            qos_pid: self.qos_pid,
-            retain: self.retain,
-            topic,
-            payload,
-            properties,
-        }
+        Publish::new(topic, self.qos_pid, payload)
+            .with_retain(self.retain)
+            .with_properties(properties)
     }
 
     fn to_inflight(&self) -> InflightPublish {

@@ -631,7 +631,7 @@ impl World {
             ClientEvent::Message { publish } => {
                 *self
                     .client_got
-                    .entry(message_id(&publish.payload))
+                    .entry(message_id(publish.payload()))
                     .or_default() += 1;
             }
             ClientEvent::SessionLost { .. } => panic!("the resumed session was lost"),

@@ -296,6 +296,11 @@ impl Packet {
         let Some(header) = FixedHeader::parse(buf, max_packet_size)? else {
             return Ok(None);
         };
+        // The common PUBLISH straight into the returned value (through `FixedHeader::decode`,
+        // a `Result<Packet>` re-wrapped here, it would be built once and copied once more).
+        if let Some(p) = header.decode_common_publish(version, buf) {
+            return Ok(Some(Packet::Publish(p)));
+        }
         Ok(Some(header.decode(version, buf)?))
     }
 }
@@ -346,6 +351,20 @@ impl FixedHeader {
         }))
     }
 
+    /// A PUBLISH without properties, decoded in place (see `Publish::decode_common`); `None`,
+    /// consuming nothing, for any other packet.
+    #[inline(always)]
+    pub(crate) fn decode_common_publish(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut BytesMut,
+    ) -> Option<Publish> {
+        if self.packet_type != PacketType::Publish {
+            return None;
+        }
+        Publish::decode_common(self, version, buf)
+    }
+
     /// Consumes the frame from `buf` and decodes it.
     ///
     /// Inlined (as are `decode_body` and `Publish::decode`) so the packet, a few hundred bytes,
@@ -358,7 +377,7 @@ impl FixedHeader {
     ) -> Result<Packet, DecodeError> {
         match self.packet_type {
             PacketType::Publish => {
-                if let Some(p) = Publish::decode_common(&self, version, buf) {
+                if let Some(p) = self.decode_common_publish(version, buf) {
                     return Ok(Packet::Publish(p));
                 }
             }
@@ -376,6 +395,18 @@ impl FixedHeader {
             }
             _ => {}
         }
+        self.decode_general(version, buf)
+    }
+
+    /// Every packet but the common PUBLISH and the bare acknowledgements, through a `Reader`
+    /// over the frame. Kept out of line: inlined, its many packet types would give the fast
+    /// paths above the stack frame of the largest.
+    #[inline(never)]
+    fn decode_general(
+        self,
+        version: ProtocolVersion,
+        buf: &mut BytesMut,
+    ) -> Result<Packet, DecodeError> {
         buf.advance(self.header_len);
         let body = buf.split_to(self.remaining).freeze();
         let mut r = Reader::new(body);

@@ -12,8 +12,19 @@ use crate::{
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// A PUBLISH packet: an application message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+///
+/// The topic and the payload are read through accessors ([`topic`](Self::topic),
+/// [`payload`](Self::payload), …) rather than fields: a PUBLISH decoded from the network keeps
+/// both as ranges of the one frame it was read from, so decoding it and dropping it touch one
+/// shared reference count, not three (one per `Bytes`). [`topic_name`](Self::topic_name),
+/// [`payload_bytes`](Self::payload_bytes) and [`into_parts`](Self::into_parts) hand them out as
+/// shared, zero-copy [`TopicName`] and [`Bytes`].
+#[derive(Clone)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(from = "PublishFields", into = "PublishFields")
+)]
 pub struct Publish {
     /// DUP: this may be a redelivery. Always false for QoS 0.
     pub dup: bool,
@@ -21,12 +32,24 @@ pub struct Publish {
     pub qos_pid: QosPid,
     /// RETAIN.
     pub retain: bool,
-    /// Topic Name; empty only in an MQTT 5 PUBLISH that carries a Topic Alias.
-    pub topic: TopicName,
-    /// The application payload, shared with the receive buffer when decoded.
-    pub payload: Bytes,
     /// MQTT 5 properties; dropped when encoding for 3.x.
     pub properties: PublishProperties,
+    content: Content,
+}
+
+/// Where a PUBLISH's topic and payload are.
+#[derive(Clone)]
+enum Content {
+    /// Decoded in place: `frame` is the whole packet; the topic (validated, not empty) is
+    /// `frame[topic_start..topic_start + topic_len]`, the payload `frame[payload_start..]`.
+    Frame {
+        frame: Bytes,
+        topic_start: u8,
+        topic_len: u16,
+        payload_start: u32,
+    },
+    /// Built by the application (or decoded with properties).
+    Parts { topic: TopicName, payload: Bytes },
 }
 
 impl Publish {
@@ -36,9 +59,125 @@ impl Publish {
             dup: false,
             qos_pid,
             retain: false,
-            topic,
-            payload,
             properties: PublishProperties::default(),
+            content: Content::Parts { topic, payload },
+        }
+    }
+
+    /// Sets DUP (builder style).
+    #[must_use]
+    pub fn with_dup(mut self, dup: bool) -> Publish {
+        self.dup = dup;
+        self
+    }
+
+    /// Sets RETAIN (builder style).
+    #[must_use]
+    pub fn with_retain(mut self, retain: bool) -> Publish {
+        self.retain = retain;
+        self
+    }
+
+    /// Sets the MQTT 5 properties (builder style).
+    #[must_use]
+    pub fn with_properties(mut self, properties: PublishProperties) -> Publish {
+        self.properties = properties;
+        self
+    }
+
+    /// The Topic Name's bytes (UTF-8, validated when decoded or built); empty only in an
+    /// MQTT 5 PUBLISH that carries a Topic Alias.
+    #[inline]
+    pub fn topic_bytes(&self) -> &[u8] {
+        match &self.content {
+            Content::Frame {
+                frame,
+                topic_start,
+                topic_len,
+                ..
+            } => frame
+                .get(topic_range(*topic_start, *topic_len))
+                .unwrap_or_default(),
+            Content::Parts { topic, .. } => topic.as_bytes(),
+        }
+    }
+
+    /// The Topic Name as a string (its UTF-8 is checked again, in `O(len)`, as
+    /// [`TopicName::as_str`] does; [`topic_bytes`](Self::topic_bytes) is free).
+    pub fn topic(&self) -> &str {
+        std::str::from_utf8(self.topic_bytes()).unwrap_or_default()
+    }
+
+    /// The Topic Name, sharing the received frame (no copy).
+    pub fn topic_name(&self) -> TopicName {
+        match &self.content {
+            Content::Frame {
+                frame,
+                topic_start,
+                topic_len,
+                ..
+            } => frame_topic(frame.slice(topic_range(*topic_start, *topic_len))),
+            Content::Parts { topic, .. } => topic.clone(),
+        }
+    }
+
+    /// The application payload.
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        match &self.content {
+            Content::Frame {
+                frame,
+                payload_start,
+                ..
+            } => frame.get(*payload_start as usize..).unwrap_or_default(),
+            Content::Parts { payload, .. } => payload,
+        }
+    }
+
+    /// The application payload, sharing the received frame (no copy).
+    pub fn payload_bytes(&self) -> Bytes {
+        match &self.content {
+            Content::Frame {
+                frame,
+                payload_start,
+                ..
+            } => frame.slice(*payload_start as usize..),
+            Content::Parts { payload, .. } => payload.clone(),
+        }
+    }
+
+    /// Replaces the Topic Name (an empty one only with a Topic Alias in MQTT 5).
+    pub fn set_topic(&mut self, topic: TopicName) {
+        self.replace_topic(topic);
+    }
+
+    /// Replaces the Topic Name, returning the previous one.
+    pub fn replace_topic(&mut self, topic: TopicName) -> TopicName {
+        if let Content::Parts { topic: old, .. } = &mut self.content {
+            return std::mem::replace(old, topic);
+        }
+        let old = self.topic_name();
+        let payload = self.take_payload();
+        self.content = Content::Parts { topic, payload };
+        old
+    }
+
+    /// Replaces the payload.
+    pub fn set_payload(&mut self, payload: Bytes) {
+        let topic = self.topic_name();
+        self.content = Content::Parts { topic, payload };
+    }
+
+    /// The Topic Name and the payload, shared with the received frame (no copy).
+    pub fn into_parts(self) -> (TopicName, Bytes) {
+        self.content.into_parts()
+    }
+
+    /// Takes the payload out, leaving an empty one.
+    fn take_payload(&mut self) -> Bytes {
+        match &mut self.content {
+            Content::Frame { .. } => self.payload_bytes(),
+            Content::Parts { payload, .. } => std::mem::take(payload),
         }
     }
 
@@ -95,12 +234,12 @@ impl Publish {
     ) -> Result<(), EncodeError> {
         if let Some(plain) = self.plain(version) {
             let len = plain.len(version)?;
-            buf.reserve(framed_len(len) - self.payload.len());
+            buf.reserve(framed_len(len) - self.payload().len());
             plain.put_header(version, len, buf);
             return Ok(());
         }
         let len = body_len(self, version)?;
-        let header = len - self.payload.len();
+        let header = len - self.payload().len();
         buf.reserve(1 + varint_len(len) + header);
         BufMut::put_u8(buf, self.first_byte());
         Writer::put_varint(buf, len);
@@ -113,7 +252,7 @@ impl Publish {
     #[inline(always)]
     fn plain(&self, version: ProtocolVersion) -> Option<Plain<'_>> {
         // `as_bytes`: `TopicName` dereferences to `str` through a UTF-8 re-validation.
-        let topic = self.topic.as_bytes();
+        let topic = self.topic_bytes();
         if topic.is_empty() || (version.is_v5() && !self.properties.is_empty()) {
             return None;
         }
@@ -121,7 +260,7 @@ impl Publish {
             first: self.first_byte(),
             packet_id: self.qos_pid.packet_id(),
             topic,
-            payload: &self.payload,
+            payload: self.payload(),
         })
     }
 
@@ -163,25 +302,21 @@ impl Publish {
             }
         };
         let body_len = body.len();
-        let payload_len = body_len - header_end;
         // Checked: consume the frame.
-        let mut frame = buf.split_to(start + body_len).freeze();
-        let (topic, payload) = if payload_len == 0 {
-            frame.advance(start + 2);
-            frame.truncate(topic_len);
-            (frame, Bytes::new())
-        } else {
-            let topic = frame.slice(start + 2..start + topic_end);
-            frame.advance(start + header_end);
-            (topic, frame)
-        };
+        let frame = buf.split_to(start + body_len).freeze();
         Some(Publish {
             dup,
             qos_pid,
             retain: flags & 0x01 != 0,
-            topic: TopicName::from_mqtt_str_unchecked(MqttStr::from_validated(topic)),
-            payload,
             properties: PublishProperties::default(),
+            content: Content::Frame {
+                frame,
+                // A fixed header is at most 5 bytes long.
+                topic_start: (start + 2) as u8,
+                topic_len: topic_len as u16,
+                // Below the maximum packet size, 2^28 + 4.
+                payload_start: (start + header_end) as u32,
+            },
         })
     }
 
@@ -248,9 +383,8 @@ impl Publish {
             dup,
             qos_pid,
             retain,
-            topic,
-            payload,
             properties,
+            content: Content::Parts { topic, payload },
         })
     }
 
@@ -259,17 +393,15 @@ impl Publish {
         version: ProtocolVersion,
         w: &mut W,
     ) -> Result<(), EncodeError> {
-        // `as_bytes`: `TopicName` dereferences to `str` through a UTF-8 re-validation.
-        if self.topic.as_bytes().is_empty()
-            && (!version.is_v5() || self.properties.topic_alias.is_none())
-        {
+        let topic = self.topic_bytes();
+        if topic.is_empty() && (!version.is_v5() || self.properties.topic_alias.is_none()) {
             return Err(if version.is_v5() {
                 EncodeError::Invalid("empty topic name without a topic alias")
             } else {
                 unsupported(version, "a PUBLISH identified by topic alias only")
             });
         }
-        w.put_binary(self.topic.as_bytes());
+        w.put_binary(topic);
         if let Some(pid) = self.qos_pid.packet_id() {
             w.put_u16(pid.get());
         }
@@ -282,6 +414,112 @@ impl Publish {
             }
         }
         Ok(())
+    }
+}
+
+impl Content {
+    fn into_parts(self) -> (TopicName, Bytes) {
+        match self {
+            Content::Frame {
+                mut frame,
+                topic_start,
+                topic_len,
+                payload_start,
+            } => {
+                let topic = topic_range(topic_start, topic_len);
+                let payload_start = payload_start as usize;
+                if payload_start >= frame.len() {
+                    frame.truncate(topic.end);
+                    frame.advance(topic.start);
+                    (frame_topic(frame), Bytes::new())
+                } else {
+                    let topic = frame_topic(frame.slice(topic));
+                    frame.advance(payload_start);
+                    (topic, frame)
+                }
+            }
+            Content::Parts { topic, payload } => (topic, payload),
+        }
+    }
+}
+
+fn topic_range(start: u8, len: u16) -> std::ops::Range<usize> {
+    let start = usize::from(start);
+    start..start + usize::from(len)
+}
+
+/// A topic name sliced from a frame whose topic was validated when it was decoded.
+fn frame_topic(bytes: Bytes) -> TopicName {
+    TopicName::from_mqtt_str_unchecked(MqttStr::from_validated(bytes))
+}
+
+impl PartialEq for Publish {
+    /// Equal when every field, the topic and the payload are, however they are stored.
+    fn eq(&self, other: &Publish) -> bool {
+        self.dup == other.dup
+            && self.qos_pid == other.qos_pid
+            && self.retain == other.retain
+            && self.topic_bytes() == other.topic_bytes()
+            && self.payload() == other.payload()
+            && self.properties == other.properties
+    }
+}
+
+impl Eq for Publish {}
+
+impl std::fmt::Debug for Publish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publish")
+            .field("dup", &self.dup)
+            .field("qos_pid", &self.qos_pid)
+            .field("retain", &self.retain)
+            .field("topic", &String::from_utf8_lossy(self.topic_bytes()))
+            .field("payload", &Bytes::copy_from_slice(self.payload()))
+            .field("properties", &self.properties)
+            .finish()
+    }
+}
+
+/// The serialized form of a [`Publish`]: its fields, topic and payload included.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PublishFields {
+    dup: bool,
+    qos_pid: QosPid,
+    retain: bool,
+    topic: TopicName,
+    payload: Bytes,
+    properties: PublishProperties,
+}
+
+#[cfg(feature = "serde")]
+impl From<PublishFields> for Publish {
+    fn from(f: PublishFields) -> Publish {
+        Publish {
+            dup: f.dup,
+            qos_pid: f.qos_pid,
+            retain: f.retain,
+            properties: f.properties,
+            content: Content::Parts {
+                topic: f.topic,
+                payload: f.payload,
+            },
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl From<Publish> for PublishFields {
+    fn from(p: Publish) -> PublishFields {
+        let (topic, payload) = p.content.into_parts();
+        PublishFields {
+            dup: p.dup,
+            qos_pid: p.qos_pid,
+            retain: p.retain,
+            topic,
+            payload,
+            properties: p.properties,
+        }
     }
 }
 
@@ -406,7 +644,7 @@ impl Body for Publish {
         w: &mut W,
     ) -> Result<(), EncodeError> {
         self.write_variable_header(version, w)?;
-        w.put_slice(&self.payload);
+        w.put_slice(self.payload());
         Ok(())
     }
 }
@@ -446,11 +684,16 @@ mod tests {
                     assert_eq!(fast, general, "{version:?} {qos_pid:?} {len}");
                     let mut head = BytesMut::new();
                     p.encode_header(version, &mut head).unwrap();
-                    assert_eq!(head, general[..general.len() - p.payload.len()]);
+                    assert_eq!(head, general[..general.len() - p.payload().len()]);
                     if !p.dup {
                         let mut plain = BytesMut::new();
                         Publish::encode_plain(
-                            version, p.qos_pid, p.retain, &p.topic, &p.payload, &mut plain,
+                            version,
+                            p.qos_pid,
+                            p.retain,
+                            &p.topic_name(),
+                            p.payload(),
+                            &mut plain,
                         )
                         .unwrap();
                         assert_eq!(plain, general, "plain {version:?} {qos_pid:?} {len}");

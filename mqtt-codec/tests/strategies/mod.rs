@@ -460,19 +460,18 @@ pub(crate) fn publish(v: ProtocolVersion, sub_ids: bool) -> impl Strategy<Value 
         v5_only(v, publish_properties(sub_ids)),
     )
         .prop_map(
-            |(qos_pid, dup, retain, topic, alias_only, payload, properties)| Publish {
-                // v5 [MQTT-3.3.1-2]: never DUP on QoS 0.
-                dup: dup && qos_pid.qos() != QoS::AtMostOnce,
-                qos_pid,
-                retain,
+            |(qos_pid, dup, retain, topic, alias_only, payload, properties)| {
                 // MQTT 5: with a Topic Alias the topic name may be empty.
-                topic: if alias_only && properties.topic_alias.is_some() {
+                let topic = if alias_only && properties.topic_alias.is_some() {
                     TopicName::empty()
                 } else {
                     topic
-                },
-                payload,
-                properties,
+                };
+                Publish::new(topic, qos_pid, payload)
+                    // v5 [MQTT-3.3.1-2]: never DUP on QoS 0.
+                    .with_dup(dup && qos_pid.qos() != QoS::AtMostOnce)
+                    .with_retain(retain)
+                    .with_properties(properties)
             },
         )
 }

@@ -67,14 +67,10 @@ impl ClientSession {
             }
             Some(self.allocate_id()?)
         };
-        let publish = Publish {
-            dup: false,
-            qos_pid: packet_id.map_or(QosPid::AtMostOnce, |id| QosPid::new(request.qos, id)),
-            retain: request.retain,
-            topic: request.topic,
-            payload: request.payload,
-            properties,
-        };
+        let qos_pid = packet_id.map_or(QosPid::AtMostOnce, |id| QosPid::new(request.qos, id));
+        let publish = Publish::new(request.topic, qos_pid, request.payload)
+            .with_retain(request.retain)
+            .with_properties(properties);
         let size = publish
             .encoded_len(self.config.version)
             .map_err(|_| ClientError::Invalid("cannot be encoded for this protocol version"))?;
@@ -92,12 +88,12 @@ impl ClientSession {
         let mut wire = publish.clone();
         if self.config.version.is_v5() && alias_fits {
             // v5 [MQTT-3.2.2-17], v5 [MQTT-3.2.2-18]: aliases only up to the server's maximum.
-            match self.outbound_aliases.assign(&publish.topic) {
+            match self.outbound_aliases.assign(&publish.topic_name()) {
                 AliasUse::None => {}
                 AliasUse::Establish(a) => wire.properties.topic_alias = Some(a),
                 AliasUse::Reuse(a) => {
                     wire.properties.topic_alias = Some(a);
-                    wire.topic = TopicName::empty();
+                    wire.set_topic(TopicName::empty());
                 }
             }
         }
@@ -112,9 +108,9 @@ impl ClientSession {
         if self.config.version.is_v5() {
             match self
                 .inbound_aliases
-                .resolve(&publish.topic, publish.properties.topic_alias)
+                .resolve(&publish.topic_name(), publish.properties.topic_alias)
             {
-                Ok(topic) => publish.topic = topic,
+                Ok(topic) => publish.set_topic(topic),
                 // v5 [MQTT-3.3.2-10]: only 1..=our maximum.
                 Err(crate::alias::AliasError::OutOfRange) => {
                     self.violation(ReasonCode::TopicAliasInvalid, "topic alias above maximum");

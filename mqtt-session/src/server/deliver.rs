@@ -243,12 +243,12 @@ impl ServerSession {
             self.version == ProtocolVersion::V5 && len + 4 <= max,
             self.outbound_aliases.as_mut(),
         ) {
-            match aliases.assign(&publish.topic) {
+            match aliases.assign(&publish.topic_name()) {
                 AliasUse::None => {}
                 AliasUse::Establish(a) => publish.properties.topic_alias = Some(a),
                 AliasUse::Reuse(a) => {
                     publish.properties.topic_alias = Some(a);
-                    full_topic = Some(std::mem::replace(&mut publish.topic, TopicName::empty()));
+                    full_topic = Some(publish.replace_topic(TopicName::empty()));
                 }
             }
         }
@@ -260,7 +260,7 @@ impl ServerSession {
         if qos != QoS::AtMostOnce {
             publish.properties.topic_alias = None;
             if let Some(topic) = full_topic {
-                publish.topic = topic;
+                publish.set_topic(topic);
             }
             self.outbound.insert(publish, options.shared_group.clone());
         }

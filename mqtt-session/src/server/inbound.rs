@@ -31,9 +31,9 @@ impl ServerSession {
             match self
                 .inbound_aliases
                 .get_or_insert_with(|| Box::new(crate::alias::InboundAliases::new(max)))
-                .resolve(&publish.topic, Some(alias))
+                .resolve(&publish.topic_name(), Some(alias))
             {
-                Ok(topic) => publish.topic = topic,
+                Ok(topic) => publish.set_topic(topic),
                 // v5 [MQTT-3.2.2-17], v5 [MQTT-3.3.2-12]: only 1..=maximum; unknown alias: 0x94 too.
                 Err(AliasError::OutOfRange) => {
                     self.violation(ReasonCode::TopicAliasInvalid, "topic alias above maximum");

@@ -261,7 +261,7 @@ fn server_maximum_packet_size_is_respected() {
     // The next PUBLISH on that topic does not reuse an alias the server never saw.
     raw.session.publish(now, req("t", QoS::AtMostOnce)).unwrap();
     let out = raw.recv();
-    assert!(matches!(&out[..], [Packet::Publish(p)] if !p.topic.is_empty()));
+    assert!(matches!(&out[..], [Packet::Publish(p)] if !p.topic().is_empty()));
 }
 
 #[test]
@@ -366,7 +366,7 @@ fn outbound_topic_aliases_stay_within_the_server_maximum() {
         .into_iter()
         .map(|p| match p {
             Packet::Publish(p) => (
-                p.topic.as_str().to_owned(),
+                p.topic().to_owned(),
                 p.properties.topic_alias.map(|a| a.get()),
             ),
             _ => panic!(),
@@ -479,7 +479,7 @@ fn client_inbound_topic_aliases() {
     let mut raw = connected_with(config.clone(), ConnAck::new(ReasonCode::Success));
     let aliased = |topic: TopicName, alias: u16| {
         let mut p = publish("x", QoS::AtMostOnce, 0, b"x");
-        p.topic = topic;
+        p.set_topic(topic);
         p.properties.topic_alias = NonZeroU16::new(alias);
         Packet::Publish(p)
     };
@@ -492,7 +492,7 @@ fn client_inbound_topic_aliases() {
         .events()
         .into_iter()
         .map(|e| match e {
-            ClientEvent::Message { publish } => publish.topic.as_str().to_owned(),
+            ClientEvent::Message { publish } => publish.topic().to_owned(),
             other => panic!("{other:?}"),
         })
         .collect();

@@ -181,7 +181,7 @@ fn qos2_exactly_once_to_client_across_a_reconnect() {
         pair.to_server.drop_packets = 1;
         pair.drive();
         let first: Vec<_> = pair.client_messages();
-        assert_eq!(first.iter().filter(|p| &p.payload[..] == b"two").count(), 1);
+        assert_eq!(first.iter().filter(|p| p.payload() == b"two").count(), 1);
         pair.to_client.sent.clear();
         pair.reconnect();
         // The server resends the PUBLISH with DUP (v5 [MQTT-4.4.0-1], v3.1.1 [MQTT-4.4.0-1])…
@@ -335,7 +335,7 @@ fn subscriptions_and_queued_messages_survive_a_reconnect() {
         let got: Vec<_> = pair
             .client_messages()
             .iter()
-            .map(|p| p.payload.to_vec())
+            .map(|p| p.payload().to_vec())
             .collect();
         assert_eq!(got, vec![b"1".to_vec(), b"2".to_vec()]);
         // v5 [MQTT-3.1.2-5], v3.1.1 [MQTT-3.1.2-4]: …and the subscriptions still route.
@@ -365,8 +365,8 @@ fn outbound_aliases_start_over_on_a_new_connection() {
     pair.publish("t", b"x", QoS::AtMostOnce);
     pair.drive();
     // v5 [MQTT-3.3.2-7]: aliases are per connection: both sides send the full topic again.
-    assert!(publishes(&pair.to_server.sent)[0].topic.as_str() == "t");
-    assert!(publishes(&pair.to_client.sent)[0].topic.as_str() == "t");
+    assert!(publishes(&pair.to_server.sent)[0].topic() == "t");
+    assert!(publishes(&pair.to_client.sent)[0].topic() == "t");
     assert_eq!(pair.client_messages().len(), 1);
 }
 

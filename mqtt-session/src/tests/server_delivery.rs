@@ -314,9 +314,9 @@ fn client_receive_maximum_is_respected_and_the_queue_drains_on_acks() {
     );
     let out = raw.recv();
     assert_eq!(out[0], Packet::PingResp);
-    assert!(matches!(&out[1], Packet::Publish(p) if p.topic.as_str() == "q0"));
+    assert!(matches!(&out[1], Packet::Publish(p) if p.topic() == "q0"));
     // Each PUBACK lets one queued message go, in order.
-    let mut order: Vec<u8> = sent.iter().map(|p| p.payload[0]).collect();
+    let mut order: Vec<u8> = sent.iter().map(|p| p.payload()[0]).collect();
     let mut inflight: Vec<_> = sent
         .iter()
         .map(|p| p.qos_pid.packet_id().unwrap())
@@ -324,7 +324,7 @@ fn client_receive_maximum_is_respected_and_the_queue_drains_on_acks() {
     while let Some(id) = inflight.pop() {
         raw.send(Packet::PubAck(PubAck::new(id)));
         for p in publishes(raw.recv()) {
-            order.push(p.payload[0]);
+            order.push(p.payload()[0]);
             inflight.push(p.qos_pid.packet_id().unwrap());
         }
         assert!(raw.session.inflight_len() <= 2);
@@ -353,7 +353,7 @@ fn queued_messages_keep_their_order_even_when_quota_returns() {
         first.qos_pid.packet_id().unwrap(),
     )));
     // "b" goes out; "c" must not overtake it.
-    assert_eq!(one(&mut raw).topic.as_str(), "b");
+    assert_eq!(one(&mut raw).topic(), "b");
     assert_eq!(
         deliver(
             &mut raw,
@@ -464,7 +464,7 @@ fn message_expiry_counts_down_and_expired_messages_are_dropped() {
     )));
     // v5 [MQTT-3.3.2-5]: the expired copy is deleted, the next one goes.
     let next = one(&mut raw);
-    assert_eq!(next.topic.as_str(), "u");
+    assert_eq!(next.topic(), "u");
     assert_eq!(next.properties.message_expiry_interval, None);
     // Already expired on arrival.
     assert_eq!(deliver(&mut raw, m, at(QoS::AtMostOnce)), Delivery::Expired);
@@ -514,7 +514,7 @@ fn outbound_topic_alias_is_established_then_reused() {
         deliver(&mut raw, m, at(QoS::AtMostOnce));
         let p = one(&mut raw);
         wire.push((
-            p.topic.as_str().to_owned(),
+            p.topic().to_owned(),
             p.properties.topic_alias.map(|a| a.get()),
         ));
     }
@@ -544,7 +544,7 @@ fn no_outbound_topic_alias_when_the_client_allows_none() {
         // v5 [MQTT-3.1.2-27]
         let p = one(&mut raw);
         assert_eq!(p.properties.topic_alias, None);
-        assert_eq!(p.topic.as_str(), "t");
+        assert_eq!(p.topic(), "t");
     }
 }
 
@@ -576,7 +576,7 @@ fn oversize_outbound_publish_is_discarded_and_treated_as_sent() {
         deliver(&mut raw, sized(10, QoS::AtLeastOnce), at(QoS::AtLeastOnce)),
         Delivery::Sent(Some(_))
     ));
-    assert!(one(&mut raw).payload.len() == 10);
+    assert!(one(&mut raw).payload().len() == 10);
 }
 
 #[test]
@@ -614,7 +614,7 @@ fn aliased_publish_never_exceeds_the_client_maximum_packet_size() {
         Packet::Publish(p) => p,
         _ => unreachable!(),
     };
-    if next.topic.is_empty() {
+    if next.topic().is_empty() {
         assert_eq!(first.properties.topic_alias, next.properties.topic_alias);
     }
 }
@@ -662,7 +662,7 @@ fn end_to_end_topic_aliases_resolve_on_the_client() {
     let topics: Vec<_> = pair
         .client_messages()
         .iter()
-        .map(|p| p.topic.as_str().to_owned())
+        .map(|p| p.topic().to_owned())
         .collect();
     assert_eq!(topics, ["a", "a", "b", "a"]);
     // Both directions used aliases on the wire.
@@ -670,12 +670,12 @@ fn end_to_end_topic_aliases_resolve_on_the_client() {
         .to_client
         .sent
         .iter()
-        .any(|p| matches!(p, Packet::Publish(p) if p.topic.is_empty())));
+        .any(|p| matches!(p, Packet::Publish(p) if p.topic().is_empty())));
     assert!(pair
         .to_server
         .sent
         .iter()
-        .any(|p| matches!(p, Packet::Publish(p) if p.topic.is_empty())));
+        .any(|p| matches!(p, Packet::Publish(p) if p.topic().is_empty())));
 }
 
 #[test]
@@ -852,8 +852,8 @@ fn shared_qos1_and_qos2_flows_complete_and_resume_like_owned_ones() {
         assert_eq!(state.inflight.len(), 1);
         let p = &state.inflight[0].publish;
         assert_eq!(p.qos_pid.packet_id(), Some(c));
-        assert_eq!(&*p.topic, "a/b");
-        assert_eq!(&p.payload[..], b"m");
+        assert_eq!(p.topic(), "a/b");
+        assert_eq!(p.payload(), b"m");
     }
 }
 

@@ -315,11 +315,11 @@ fn retained_publish_without_retain_support_closes_with_0x9a() {
 
 fn aliased(topic: &'static str, alias: u16, payload: &'static [u8]) -> Packet {
     let mut p = publish("placeholder", QoS::AtMostOnce, 0, payload);
-    p.topic = if topic.is_empty() {
+    p.set_topic(if topic.is_empty() {
         TopicName::empty()
     } else {
         super::pair::topic_name(topic)
-    };
+    });
     p.properties.topic_alias = NonZeroU16::new(alias);
     Packet::Publish(p)
 }

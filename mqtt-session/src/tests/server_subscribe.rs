@@ -412,9 +412,9 @@ fn end_to_end_subscribe_route_and_unsubscribe() {
         pair.drive();
         let got = pair.client_messages();
         assert_eq!(got.len(), 1);
-        assert_eq!(&got[0].payload[..], b"hello");
+        assert_eq!(got[0].payload(), b"hello");
         // v5 [MQTT-3.3.2-3], v3.1.1 [MQTT-3.3.2-3]: the topic matches the filter.
-        assert_eq!(got[0].topic.as_str(), "s/1");
+        assert_eq!(got[0].topic(), "s/1");
         pair.client
             .unsubscribe(
                 vec![TopicFilter::from_static("s/+").unwrap()],

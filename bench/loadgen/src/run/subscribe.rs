@@ -153,7 +153,7 @@ async fn subscriber(
             let (mut n, mut dup) = (0, 0);
             for m in &pending {
                 n += 1;
-                if out.received.record(&m.payload, now_ns) == Arrival::Duplicate {
+                if out.received.record(m.payload(), now_ns) == Arrival::Duplicate {
                     dup += 1;
                 }
             }
