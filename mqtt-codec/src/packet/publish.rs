@@ -182,6 +182,7 @@ impl Publish {
     }
 
     /// Appends the encoded packet to `buf` (see [`Packet::encode`](crate::Packet::encode)).
+    #[inline]
     pub fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
         match self.plain(version) {
             Some(plain) => plain.encode(version, buf),
@@ -194,6 +195,7 @@ impl Publish {
     /// properties. A server fanning one shared message out to many subscribers encodes each
     /// copy this way without cloning (and so without touching the reference counts of) the
     /// message's topic and payload.
+    #[inline]
     pub fn encode_plain(
         version: ProtocolVersion,
         qos_pid: QosPid,
@@ -227,6 +229,7 @@ impl Publish {
     /// and the variable header. Writing `self.payload` right after it completes the packet, so
     /// a server fanning one message out to many subscribers can send the shared payload with a
     /// vectored write instead of copying it into every subscriber's buffer.
+    #[inline]
     pub fn encode_header(
         &self,
         version: ProtocolVersion,
