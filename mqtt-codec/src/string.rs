@@ -74,11 +74,55 @@ pub(crate) fn validate(bytes: &[u8]) -> Result<(), StringError> {
     if bytes.len() > MAX_STRING_LEN {
         return Err(StringError::TooLong);
     }
-    let s = std::str::from_utf8(bytes).map_err(|_| StringError::InvalidUtf8)?;
-    if s.as_bytes().contains(&0) {
+    // ASCII is UTF-8: the full validation only for strings with a non-ASCII byte, and the NUL
+    // search only for those with a NUL or a wildcard (one pass finds both).
+    let (special, high) = scan_topic(bytes);
+    if high && std::str::from_utf8(bytes).is_err() {
+        return Err(StringError::InvalidUtf8);
+    }
+    if special && bytes.contains(&0) {
         return Err(StringError::ContainsNull);
     }
     Ok(())
+}
+
+/// Whether `topic` holds a NUL, `+` or `#` byte, and whether it holds a non-ASCII byte: one pass,
+/// eight bytes at a time (a topic is scanned on every PUBLISH received, and every string: UTF-8 validation only runs
+/// when there is a non-ASCII byte). A topic of eight bytes
+/// or more ends with an overlapping word instead of a byte loop.
+#[inline]
+pub(crate) fn scan_topic(topic: &[u8]) -> (bool, bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero exactly when some byte of `v` is zero.
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut special = 0u64;
+    let mut high = 0u64;
+    let mut scan_word = |word: &[u8]| {
+        // Words are eight bytes; the fallback (flagging a NUL) is unreachable.
+        let v = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        special |= zero_byte(v)
+            | zero_byte(v ^ (ONES * u64::from(b'+')))
+            | zero_byte(v ^ (ONES * u64::from(b'#')));
+        high |= v & HIGH;
+    };
+    let mut words = topic.chunks_exact(8);
+    for word in &mut words {
+        scan_word(word);
+    }
+    let tail = words.remainder();
+    let mut tail_special = false;
+    let mut tail_high = false;
+    match topic.len().checked_sub(8) {
+        Some(last) if !tail.is_empty() => scan_word(topic.get(last..).unwrap_or_default()),
+        _ => {
+            for &b in tail {
+                tail_special |= b == 0 || b == b'+' || b == b'#';
+                tail_high |= b & 0x80 != 0;
+            }
+        }
+    }
+    (special != 0 || tail_special, high != 0 || tail_high)
 }
 
 impl TryFrom<&str> for MqttStr {

@@ -234,17 +234,34 @@ fn validate_filter(filter: &[u8]) -> Result<(), TopicError> {
     if filter.is_empty() {
         return Err(TopicError::Empty);
     }
-    let levels = filter.split(|&b| b == b'/');
-    let count = filter.iter().filter(|&&b| b == b'/').count() + 1;
-    for (i, level) in levels.enumerate() {
-        if level.contains(&b'#') && (level != b"#" || i + 1 != count) {
+    // Most filters have no wildcard (and, being MQTT strings, no NUL): one pass settles them.
+    if !crate::string::scan_topic(filter).0 {
+        return Ok(());
+    }
+    // One pass over the bytes, each level checked at its end: `#` only as a whole last level,
+    // `+` only as a whole level (`#` misuse reported first within a level).
+    let check = |len: usize, hash: bool, plus: bool, last: bool| {
+        if hash && (len != 1 || !last) {
             return Err(TopicError::MisplacedMultiLevelWildcard);
         }
-        if level.contains(&b'+') && level != b"+" {
+        if plus && len != 1 {
             return Err(TopicError::MisplacedSingleLevelWildcard);
         }
+        Ok(())
+    };
+    let (mut start, mut hash, mut plus) = (0, false, false);
+    for (i, &b) in filter.iter().enumerate() {
+        match b {
+            b'/' => {
+                check(i - start, hash, plus, false)?;
+                (start, hash, plus) = (i + 1, false, false);
+            }
+            b'#' => hash = true,
+            b'+' => plus = true,
+            _ => {}
+        }
     }
-    Ok(())
+    check(filter.len() - start, hash, plus, true)
 }
 
 impl TryFrom<&str> for TopicFilter {

@@ -5,7 +5,7 @@ use crate::{
     error::{DecodeError, EncodeError},
     io::{varint_len, Reader, Writer, MAX_VARINT},
     properties::{Properties, PublishProperties},
-    string::{MqttStr, MAX_STRING_LEN},
+    string::{scan_topic, MqttStr, MAX_STRING_LEN},
     topic::TopicName,
     PacketId, ProtocolVersion, QoS, QosPid,
 };
@@ -595,44 +595,6 @@ impl Plain<'_> {
     }
 }
 
-/// Whether `topic` holds a NUL, `+` or `#` byte, and whether it holds a non-ASCII byte: one pass,
-/// eight bytes at a time (a topic is scanned on every PUBLISH received). A topic of eight bytes
-/// or more ends with an overlapping word instead of a byte loop.
-#[inline]
-fn scan_topic(topic: &[u8]) -> (bool, bool) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Non-zero exactly when some byte of `v` is zero.
-    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let mut special = 0u64;
-    let mut high = 0u64;
-    let mut scan_word = |word: &[u8]| {
-        // Words are eight bytes; the fallback (flagging a NUL) is unreachable.
-        let v = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-        special |= zero_byte(v)
-            | zero_byte(v ^ (ONES * u64::from(b'+')))
-            | zero_byte(v ^ (ONES * u64::from(b'#')));
-        high |= v & HIGH;
-    };
-    let mut words = topic.chunks_exact(8);
-    for word in &mut words {
-        scan_word(word);
-    }
-    let tail = words.remainder();
-    let mut tail_special = false;
-    let mut tail_high = false;
-    match topic.len().checked_sub(8) {
-        Some(last) if !tail.is_empty() => scan_word(topic.get(last..).unwrap_or_default()),
-        _ => {
-            for &b in tail {
-                tail_special |= b == 0 || b == b'+' || b == b'#';
-                tail_high |= b & 0x80 != 0;
-            }
-        }
-    }
-    (special != 0 || tail_special, high != 0 || tail_high)
-}
-
 impl Body for Publish {
     fn first_byte(&self) -> u8 {
         let qos = self.qos_pid.qos();
@@ -654,7 +616,8 @@ impl Body for Publish {
 
 #[cfg(test)]
 mod tests {
-    use super::{encode_body, scan_topic, Publish};
+    use super::{encode_body, Publish};
+    use crate::string::scan_topic;
     use crate::{Packet, PacketId, ProtocolVersion, QosPid, TopicName, MAX_PACKET_SIZE};
     use bytes::{Bytes, BytesMut};
 
