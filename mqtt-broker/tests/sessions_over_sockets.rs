@@ -152,3 +152,66 @@ async fn retain_handling_0_1_2_and_retain_as_published() {
     assert!(!next_publish(&mut plain).await.retain);
     b.shutdown().await;
 }
+
+/// Payloads of `ZERO_COPY_MIN_PAYLOAD` bytes or more leave the broker shared with the message,
+/// in vectored writes; mixed with small ones they must still reach every subscriber whole and
+/// in order, over the plain path (3.1.1, MQTT 5 without properties) and the general one (MQTT 5
+/// with a subscription identifier), through short writes of large chunks.
+#[tokio::test]
+async fn large_payloads_reach_every_subscriber_whole_and_in_order() {
+    let b = TestBroker::start().await;
+    let mut subs = Vec::new();
+    for (i, (version, id)) in [
+        (ProtocolVersion::V3_1_1, None),
+        (ProtocolVersion::V5, None),
+        (ProtocolVersion::V5, std::num::NonZeroU32::new(5)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut raw = Raw::connect_ok(b.addr, version, &format!("big-sub-{i}")).await;
+        let mut properties = starling_codec::SubscribeProperties::default();
+        properties.subscription_identifier = id;
+        raw.send(Packet::Subscribe(Subscribe {
+            packet_id: starling_codec::PacketId::new(1).unwrap(),
+            filters: vec![(
+                TopicFilter::try_from("big/#").unwrap(),
+                SubscriptionOptions::new(QoS::AtLeastOnce),
+            )],
+            properties,
+        }))
+        .await;
+        assert!(matches!(raw.recv().await, Packet::SubAck(_)));
+        subs.push(raw);
+    }
+    let min = starling_session::ZERO_COPY_MIN_PAYLOAD;
+    let sizes = [10, 70_000, 5, min, min - 1, 300_000, 1];
+    let payload =
+        |n: usize, seq: usize| -> Bytes { (0..n).map(|i| (i * 31 + seq * 7) as u8).collect() };
+    let mut publisher = Raw::connect_ok(b.addr, ProtocolVersion::V5, "big-pub").await;
+    for (seq, &n) in sizes.iter().enumerate() {
+        let pid = starling_codec::PacketId::new(seq as u16 + 1).unwrap();
+        let p = Publish::new(
+            TopicName::try_from("big/data").unwrap(),
+            QosPid::AtLeastOnce(pid),
+            payload(n, seq),
+        );
+        publisher.send(Packet::Publish(p)).await;
+        assert!(matches!(publisher.recv().await, Packet::PubAck(_)));
+    }
+    for (i, sub) in subs.iter_mut().enumerate() {
+        for (seq, &n) in sizes.iter().enumerate() {
+            let p = next_publish(sub).await;
+            assert_eq!(p.topic(), "big/data", "subscriber {i}");
+            assert!(
+                p.payload() == payload(n, seq),
+                "subscriber {i} message {seq}"
+            );
+            let ids = &p.properties.subscription_identifiers;
+            assert_eq!(ids.len(), usize::from(i == 2), "subscriber {i}");
+            let id = p.qos_pid.packet_id().unwrap();
+            sub.send(Packet::PubAck(starling_codec::PubAck::new(id)))
+                .await;
+        }
+    }
+}

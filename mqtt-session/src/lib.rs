@@ -74,6 +74,6 @@ pub use message::{DeliveryOptions, Message, MessageProperties};
 pub use outbound::{InflightPublish, OutboundStage};
 pub use server::{
     Accept, CloseReason, ConnectInfo, Delivery, QueuePolicy, ServerConfig, ServerError,
-    ServerEvent, ServerPhase, ServerSession,
+    ServerEvent, ServerPhase, ServerSession, ZERO_COPY_MIN_PAYLOAD,
 };
 pub use state::{QueuedMessage, SessionState, Subscription};

@@ -6,7 +6,7 @@ use super::{
     ListenerInfo, Shared,
 };
 use crate::core::{ConnId, ConnectRequest, Input};
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 use starling_codec::{MqttStr, ReasonCode};
 use starling_session::{Accept, ServerEvent, ServerPhase, ServerSession};
 use std::{
@@ -183,6 +183,14 @@ where
             if !c.goodbye.is_empty() {
                 let goodbye = c.goodbye.split();
                 failed = io.write_all(&goodbye).await.is_err();
+            }
+            if c.session.has_attached_payloads() && !failed {
+                // Large payloads go out shared with the message (no copy per subscriber), in
+                // a vectored write; boxed, so the common wake-up's state stays small.
+                let sent = &c.slot.shared.metrics.bytes_sent;
+                failed = Box::pin(write_attached(&mut io, &mut c.session, sent))
+                    .await
+                    .is_err();
             }
             let out = c.session.transmit_buffer();
             if !out.is_empty() && !failed {
@@ -510,4 +518,49 @@ impl Connection {
     async fn send_router(&mut self, input: Input) {
         let _ = self.shared().router.send(RouterMsg::Input(input)).await;
     }
+}
+
+/// Writes what the session encoded, its large payloads uncopied (see
+/// `ServerSession::transmit_chunks`), counting the bytes in `sent`.
+async fn write_attached<IO: AsyncWrite + Unpin>(
+    io: &mut IO,
+    session: &mut ServerSession,
+    sent: &std::sync::atomic::AtomicU64,
+) -> std::io::Result<()> {
+    let mut chunks = VecDeque::new();
+    session.transmit_chunks(&mut chunks);
+    let n: usize = chunks.iter().map(Bytes::len).sum();
+    sent.fetch_add(n as u64, Ordering::Relaxed);
+    write_chunks(io, chunks).await?;
+    io.flush().await
+}
+
+/// Writes `chunks` in order with vectored writes (as many chunks per call as the transport
+/// takes), resuming after short writes.
+async fn write_chunks<IO: AsyncWrite + Unpin>(
+    io: &mut IO,
+    mut chunks: VecDeque<Bytes>,
+) -> std::io::Result<()> {
+    const MAX_SLICES: usize = 64;
+    while !chunks.is_empty() {
+        let slices: Vec<std::io::IoSlice<'_>> = chunks
+            .iter()
+            .take(MAX_SLICES)
+            .map(|c| std::io::IoSlice::new(c))
+            .collect();
+        let mut written = io.write_vectored(&slices).await?;
+        drop(slices);
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while let Some(front) = chunks.front_mut() {
+            if written < front.len() {
+                front.advance(written);
+                break;
+            }
+            written -= front.len();
+            chunks.pop_front();
+        }
+    }
+    Ok(())
 }

@@ -185,7 +185,7 @@ impl Publish {
     #[inline]
     pub fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
         match self.plain(version) {
-            Some(plain) => plain.encode(version, buf),
+            Some(plain) => plain.encode(version, self.payload(), buf),
             None => encode_body(self, version, buf),
         }
     }
@@ -204,20 +204,23 @@ impl Publish {
         payload: &[u8],
         buf: &mut BytesMut,
     ) -> Result<(), EncodeError> {
-        let topic = topic.as_bytes();
-        if topic.is_empty() {
-            return Err(EncodeError::Invalid(
-                "empty topic name without a topic alias",
-            ));
-        }
-        let first = 0x30 | (qos_pid.qos().as_u8() << 1) | u8::from(retain);
-        Plain {
-            first,
-            packet_id: qos_pid.packet_id(),
-            topic,
-            payload,
-        }
-        .encode(version, buf)
+        Plain::of(qos_pid, retain, topic, payload.len())?.encode(version, payload, buf)
+    }
+
+    /// Appends what [`encode_plain`](Self::encode_plain) writes for a payload of `payload_len`
+    /// bytes, except the payload: writing the payload right after it completes the packet (the
+    /// zero-copy form of `encode_plain`, as [`encode_header`](Self::encode_header) is of
+    /// [`encode`](Self::encode)).
+    #[inline]
+    pub fn encode_plain_header(
+        version: ProtocolVersion,
+        qos_pid: QosPid,
+        retain: bool,
+        topic: &TopicName,
+        payload_len: usize,
+        buf: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        Plain::of(qos_pid, retain, topic, payload_len)?.encode_header(version, buf)
     }
 
     /// The exact encoded size, fixed header included.
@@ -236,10 +239,7 @@ impl Publish {
         buf: &mut BytesMut,
     ) -> Result<(), EncodeError> {
         if let Some(plain) = self.plain(version) {
-            let len = plain.len(version)?;
-            buf.reserve(framed_len(len) - self.payload().len());
-            plain.put_header(version, len, buf);
-            return Ok(());
+            return plain.encode_header(version, buf);
         }
         let len = body_len(self, version)?;
         let header = len - self.payload().len();
@@ -263,7 +263,7 @@ impl Publish {
             first: self.first_byte(),
             packet_id: self.qos_pid.packet_id(),
             topic,
-            payload: self.payload(),
+            payload_len: self.payload().len(),
         })
     }
 
@@ -534,10 +534,32 @@ struct Plain<'a> {
     packet_id: Option<PacketId>,
     /// Not empty.
     topic: &'a [u8],
-    payload: &'a [u8],
+    payload_len: usize,
 }
 
-impl Plain<'_> {
+impl<'a> Plain<'a> {
+    /// The plain PUBLISH of these parts, DUP clear; refused for an empty topic name.
+    #[inline(always)]
+    fn of(
+        qos_pid: QosPid,
+        retain: bool,
+        topic: &'a TopicName,
+        payload_len: usize,
+    ) -> Result<Plain<'a>, EncodeError> {
+        let topic = topic.as_bytes();
+        if topic.is_empty() {
+            return Err(EncodeError::Invalid(
+                "empty topic name without a topic alias",
+            ));
+        }
+        Ok(Plain {
+            first: 0x30 | (qos_pid.qos().as_u8() << 1) | u8::from(retain),
+            packet_id: qos_pid.packet_id(),
+            topic,
+            payload_len,
+        })
+    }
+
     /// The remaining length.
     #[inline(always)]
     fn len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
@@ -545,22 +567,41 @@ impl Plain<'_> {
             return Err(EncodeError::Invalid("string longer than 65,535 bytes"));
         }
         let pid = if self.packet_id.is_some() { 2 } else { 0 };
-        let len = 2 + self.topic.len() + pid + usize::from(version.is_v5()) + self.payload.len();
+        let len = 2 + self.topic.len() + pid + usize::from(version.is_v5()) + self.payload_len;
         if len > MAX_VARINT as usize {
             return Err(EncodeError::TooLarge(len));
         }
         Ok(len)
     }
 
+    /// The whole packet; `payload` is `payload_len` bytes long.
     #[inline(always)]
-    fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
+    fn encode(
+        &self,
+        version: ProtocolVersion,
+        payload: &[u8],
+        buf: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
         let len = self.len(version)?;
         buf.reserve(framed_len(len));
         self.put_header(version, len, buf);
-        if !self.payload.is_empty() {
+        if !payload.is_empty() {
             // Not even a zero-length `memcpy` call for an empty payload.
-            buf.extend_from_slice(self.payload);
+            buf.extend_from_slice(payload);
         }
+        Ok(())
+    }
+
+    /// Everything but the payload.
+    #[inline(always)]
+    fn encode_header(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        let len = self.len(version)?;
+        buf.reserve(framed_len(len) - self.payload_len);
+        self.put_header(version, len, buf);
         Ok(())
     }
 
@@ -663,6 +704,17 @@ mod tests {
                         )
                         .unwrap();
                         assert_eq!(plain, general, "plain {version:?} {qos_pid:?} {len}");
+                        let mut plain_header = BytesMut::new();
+                        Publish::encode_plain_header(
+                            version,
+                            p.qos_pid,
+                            p.retain,
+                            &p.topic_name(),
+                            p.payload().len(),
+                            &mut plain_header,
+                        )
+                        .unwrap();
+                        assert_eq!(plain_header, general[..general.len() - p.payload().len()]);
                     }
 
                     let mut buf = fast.clone();

@@ -1,6 +1,8 @@
 //! Outbound delivery of application messages to the client.
 
-use super::{QueuePolicy, ServerError, ServerEvent, ServerPhase, ServerSession};
+use super::{
+    QueuePolicy, ServerError, ServerEvent, ServerPhase, ServerSession, ZERO_COPY_MIN_PAYLOAD,
+};
 use crate::{alias::AliasUse, message::DeliveryOptions, Message, QueuedMessage};
 use starling_codec::{PacketId, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, TopicName};
 use std::{sync::Arc, time::Instant};
@@ -74,18 +76,35 @@ impl ServerSession {
         };
         let retain = options.retain_flag(&message);
         let start = self.transmit.len();
-        let encoded = Publish::encode_plain(
-            self.version,
-            qos_pid,
-            retain,
-            &message.topic,
-            &message.payload,
-            &mut self.transmit,
-        );
+        // A large payload is not copied: the header now, the payload shared (`attach`).
+        let attach = message.payload.len() >= ZERO_COPY_MIN_PAYLOAD;
+        let encoded = if attach {
+            Publish::encode_plain_header(
+                self.version,
+                qos_pid,
+                retain,
+                &message.topic,
+                message.payload.len(),
+                &mut self.transmit,
+            )
+        } else {
+            Publish::encode_plain(
+                self.version,
+                qos_pid,
+                retain,
+                &message.topic,
+                &message.payload,
+                &mut self.transmit,
+            )
+        };
+        let len = self.transmit.len() - start + if attach { message.payload.len() } else { 0 };
         // v5 [MQTT-3.1.2-24], v5 [MQTT-3.1.2-25]: too large for the client: discard, behave as sent.
-        if encoded.is_err() || self.transmit.len() - start > self.peer_max_packet_size as usize {
+        if encoded.is_err() || len > self.peer_max_packet_size as usize {
             self.transmit.truncate(start);
             return Ok(Delivery::Discarded);
+        }
+        if attach {
+            self.attach(message.payload.clone());
         }
         let packet_id = qos_pid.packet_id();
         if let Some(id) = packet_id {
@@ -255,7 +274,16 @@ impl ServerSession {
         // Encoded in place (its size is already checked; PUBLISH carries no problem
         // information to strip), then kept for resending with its full topic and no alias.
         if self.phase != ServerPhase::Closed {
-            let _ = publish.encode(self.version, &mut self.transmit);
+            if publish.payload().len() >= ZERO_COPY_MIN_PAYLOAD {
+                if publish
+                    .encode_header(self.version, &mut self.transmit)
+                    .is_ok()
+                {
+                    self.attach(publish.payload_bytes());
+                }
+            } else {
+                let _ = publish.encode(self.version, &mut self.transmit);
+            }
         }
         if qos != QoS::AtMostOnce {
             publish.properties.topic_alias = None;

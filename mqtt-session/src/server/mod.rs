@@ -25,6 +25,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Payloads at least this long are not copied into the output buffer when delivered:
+/// [`ServerSession::transmit_chunks`] hands them out shared with the message, after the PUBLISH
+/// header that precedes them, for a vectored write. Below it, copying costs less than the
+/// extra chunk (a reference count update, an I/O vector entry).
+pub const ZERO_COPY_MIN_PAYLOAD: usize = 4096;
+
 /// Server policy for one connection. The broker builds it from its configuration.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -295,6 +301,9 @@ struct Rare {
     pending_unsubscribe: IdMap<Vec<TopicFilter>>,
     /// Packets handed to `handle_packet` while the CONNECT awaits the broker's decision.
     deferred: VecDeque<Packet>,
+    /// Payloads of at least [`ZERO_COPY_MIN_PAYLOAD`] bytes, not copied into `transmit`: each
+    /// goes after the first `.0` bytes of it (offsets in order).
+    attached: Vec<(usize, Bytes)>,
 }
 
 impl Rare {
@@ -306,6 +315,7 @@ impl Rare {
             && self.pending_subscribe.is_empty()
             && self.pending_unsubscribe.is_empty()
             && self.deferred.is_empty()
+            && self.attached.is_empty()
     }
 }
 
@@ -621,18 +631,76 @@ impl ServerSession {
     ///
     /// The zero-copy alternative to [`poll_transmit`](Self::poll_transmit) for a caller that
     /// writes from a `&[u8]`: the buffer keeps its capacity, so a busy connection encodes every
-    /// wake-up into the same memory instead of a fresh allocation.
+    /// wake-up into the same memory instead of a fresh allocation. Large payloads not yet
+    /// copied (see [`transmit_chunks`](Self::transmit_chunks)) are copied in first.
     pub fn transmit_buffer(&mut self) -> &mut BytesMut {
+        self.splice_attached();
         &mut self.transmit
     }
 
     /// Everything encoded since the last call, as one buffer (one write per wake-up).
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.splice_attached();
         if self.transmit.is_empty() {
             None
         } else {
             Some(self.transmit.split().freeze())
         }
+    }
+
+    /// Whether payloads of at least [`ZERO_COPY_MIN_PAYLOAD`] bytes are waiting to be sent
+    /// without having been copied: take the output with
+    /// [`transmit_chunks`](Self::transmit_chunks) (a vectored write) to keep it that way.
+    pub fn has_attached_payloads(&self) -> bool {
+        self.rare.as_ref().is_some_and(|r| !r.attached.is_empty())
+    }
+
+    /// Everything encoded since the last call, as chunks to write in order: the encoded bytes,
+    /// split where a PUBLISH's large payload goes, and those payloads themselves, shared with
+    /// the message (each subscriber's copy costs a reference count, not a copy of the payload).
+    /// Appends to `out`.
+    pub fn transmit_chunks(&mut self, out: &mut VecDeque<Bytes>) {
+        let mut taken = 0;
+        if let Some(rare) = self.rare.as_deref_mut() {
+            for (at, payload) in rare.attached.drain(..) {
+                if at > taken {
+                    out.push_back(self.transmit.split_to(at - taken).freeze());
+                    taken = at;
+                }
+                out.push_back(payload);
+            }
+        }
+        if !self.transmit.is_empty() {
+            out.push_back(self.transmit.split().freeze());
+        }
+    }
+
+    /// Sends `payload` right after what is encoded so far, without copying it (the PUBLISH
+    /// header before it was written with `encode_plain_header`/`encode_header`).
+    pub(crate) fn attach(&mut self, payload: Bytes) {
+        let at = self.transmit.len();
+        self.rare_mut().attached.push((at, payload));
+    }
+
+    /// Copies the attached payloads into `transmit` where they go (for callers that take the
+    /// output as one buffer).
+    fn splice_attached(&mut self) {
+        let Some(rare) = self.rare.as_deref_mut() else {
+            return;
+        };
+        if rare.attached.is_empty() {
+            return;
+        }
+        let extra: usize = rare.attached.iter().map(|(_, p)| p.len()).sum();
+        let mut out = BytesMut::with_capacity(self.transmit.len() + extra);
+        let mut from = 0;
+        for (at, payload) in rare.attached.drain(..) {
+            out.extend_from_slice(self.transmit.get(from..at).unwrap_or_default());
+            out.extend_from_slice(&payload);
+            from = at;
+        }
+        out.extend_from_slice(self.transmit.get(from..).unwrap_or_default());
+        self.transmit = out;
     }
 
     /// Whether [`poll_event`](Self::poll_event) has something.

@@ -2,7 +2,7 @@
 //! identifiers, topic aliases, the client's Receive Maximum, message expiry, size limits).
 
 use super::pair::{topic_name, Pair};
-use super::raw::{connect, pid, RawServer};
+use super::raw::{connect, decode_all, pid, RawServer};
 use crate::{Accept, Delivery, DeliveryOptions, Message, ServerConfig, ServerError, ServerEvent};
 use bytes::Bytes;
 use starling_codec::{
@@ -881,4 +881,78 @@ fn a_shared_delivery_too_large_for_the_client_is_discarded() {
         .deliver_shared(now, std::sync::Arc::new(small), at(QoS::AtMostOnce));
     assert_eq!(d, Ok(Delivery::Sent(None)));
     assert_eq!(raw.recv().len(), 1);
+}
+
+#[test]
+fn large_payloads_are_sent_shared_not_copied_and_in_order() {
+    use crate::ZERO_COPY_MIN_PAYLOAD;
+    use std::{collections::VecDeque, sync::Arc};
+    let big = Bytes::from(vec![0xB1; ZERO_COPY_MIN_PAYLOAD + 3]);
+    let small = Bytes::from_static(b"small");
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        // Shared (`deliver_shared`: the plain path) and owned, with a subscription identifier
+        // in MQTT 5 (`deliver`: the general path), QoS 0 and 1, between small messages.
+        let mut ids = DeliveryOptions::default();
+        if version.is_v5() {
+            ids.subscription_identifiers = vec![NonZeroU32::new(7).unwrap()];
+        }
+        let send = |raw: &mut RawServer| {
+            let now = raw.now();
+            let m = |p: &Bytes, qos| Message::new(topic_name("big/t"), p.clone(), qos, false);
+            let s = &mut raw.session;
+            s.deliver_shared(
+                now,
+                Arc::new(m(&small, QoS::AtMostOnce)),
+                at(QoS::AtMostOnce),
+            )
+            .unwrap();
+            s.deliver_shared(
+                now,
+                Arc::new(m(&big, QoS::AtLeastOnce)),
+                at(QoS::AtLeastOnce),
+            )
+            .unwrap();
+            s.deliver(now, m(&small, QoS::AtLeastOnce), at(QoS::AtLeastOnce))
+                .unwrap();
+            s.deliver(now, m(&big, QoS::AtMostOnce), ids.clone())
+                .unwrap();
+            s.deliver_shared(
+                now,
+                Arc::new(m(&small, QoS::AtMostOnce)),
+                at(QoS::AtMostOnce),
+            )
+            .unwrap();
+        };
+
+        // Taken as chunks: the two large payloads are the message's own memory.
+        let mut raw = server(version);
+        send(&mut raw);
+        assert!(raw.session.has_attached_payloads());
+        let mut chunks = VecDeque::new();
+        raw.session.transmit_chunks(&mut chunks);
+        assert!(!raw.session.has_attached_payloads());
+        assert!(raw.session.poll_transmit().is_none());
+        let shared: Vec<_> = chunks
+            .iter()
+            .filter(|c| c.as_ptr() == big.as_ptr())
+            .collect();
+        assert_eq!(shared.len(), 2, "{version:?}");
+        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+
+        // Taken as one buffer (`poll_transmit`): the same bytes, the payloads copied in.
+        let mut other = server(version);
+        send(&mut other);
+        let one_buffer = other.session.poll_transmit().unwrap();
+        assert_eq!(joined, one_buffer, "{version:?}");
+
+        // And they are the five PUBLISHes, in order, whole.
+        let got = publishes(decode_all(version, Some(Bytes::from(joined))));
+        let sizes: Vec<_> = got.iter().map(|p| p.payload().len()).collect();
+        assert_eq!(sizes, [5, big.len(), 5, big.len(), 5], "{version:?}");
+        assert!(got[1].payload() == &big[..] && got[3].payload() == &big[..]);
+        assert_eq!(
+            got[3].properties.subscription_identifiers.len(),
+            usize::from(version.is_v5())
+        );
+    }
 }
