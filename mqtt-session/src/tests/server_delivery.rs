@@ -956,3 +956,55 @@ fn large_payloads_are_sent_shared_not_copied_and_in_order() {
         );
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any mix of deliveries, small and large, shared and owned, QoS 0 and 1, taken in any
+    /// number of wake-ups: the chunks (large payloads uncopied) join to exactly the bytes a
+    /// twin session hands out as one buffer.
+    #[test]
+    fn chunks_join_to_the_one_buffer_output(
+        v5 in proptest::bool::ANY,
+        steps in proptest::collection::vec(
+            (
+                proptest::sample::select(vec![0usize, 1, 100, 4095, 4096, 4097, 20_000]),
+                proptest::bool::ANY,
+                proptest::bool::ANY,
+                proptest::bool::ANY,
+            ),
+            1..12,
+        ),
+    ) {
+        use std::{collections::VecDeque, sync::Arc};
+        let version = if v5 { ProtocolVersion::V5 } else { ProtocolVersion::V3_1_1 };
+        let mut chunked = server(version);
+        let mut whole = server(version);
+        let (mut from_chunks, mut from_whole) = (Vec::new(), Vec::new());
+        for (i, (size, shared, qos1, take)) in steps.into_iter().enumerate() {
+            let payload: Bytes = (0..size).map(|b| (b + i) as u8).collect();
+            let qos = if qos1 { QoS::AtLeastOnce } else { QoS::AtMostOnce };
+            for raw in [&mut chunked, &mut whole] {
+                let now = raw.now();
+                let m = Message::new(topic_name("p/t"), payload.clone(), qos, false);
+                if shared {
+                    raw.session.deliver_shared(now, Arc::new(m), at(qos)).unwrap();
+                } else {
+                    raw.session.deliver(now, m, at(qos)).unwrap();
+                }
+            }
+            if take {
+                let mut chunks = VecDeque::new();
+                chunked.session.transmit_chunks(&mut chunks);
+                from_chunks.extend(chunks.iter().flat_map(|c| c.iter().copied()));
+                from_whole.extend_from_slice(&whole.session.poll_transmit().unwrap_or_default());
+            }
+        }
+        let mut chunks = VecDeque::new();
+        chunked.session.transmit_chunks(&mut chunks);
+        from_chunks.extend(chunks.iter().flat_map(|c| c.iter().copied()));
+        from_whole.extend_from_slice(&whole.session.poll_transmit().unwrap_or_default());
+        proptest::prop_assert!(!chunked.session.has_attached_payloads());
+        proptest::prop_assert_eq!(from_chunks, from_whole);
+    }
+}
