@@ -140,7 +140,9 @@ impl Subscribe {
         } else {
             SubscribeProperties::default()
         };
-        let mut filters = Vec::new();
+        // Room for the filters the rest could hold (each takes at least 4 bytes), at most 16 up
+        // front: no regrowth for the usual few, and no allocation sized by the peer.
+        let mut filters = Vec::with_capacity((r.remaining() / 4).min(16));
         while !r.is_empty() {
             let filter = read_filter(r)?;
             let options = SubscriptionOptions::decode(r.u8()?, version)?;

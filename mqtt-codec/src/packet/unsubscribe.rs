@@ -34,7 +34,8 @@ impl Unsubscribe {
         } else {
             UnsubscribeProperties::default()
         };
-        let mut filters = Vec::new();
+        // As SUBSCRIBE: at most 16 up front (each filter takes at least 3 bytes).
+        let mut filters = Vec::with_capacity((r.remaining() / 3).min(16));
         while !r.is_empty() {
             filters.push(read_filter(r)?);
         }
