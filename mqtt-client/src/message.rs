@@ -37,19 +37,16 @@ impl Message {
         self.topic.as_str()
     }
 
-    pub(crate) fn from_publish(mut p: Publish) -> Message {
-        let properties = std::mem::take(&mut p.properties);
-        let (qos, retain, dup, packet_id) =
-            (p.qos_pid.qos(), p.retain, p.dup, p.qos_pid.packet_id());
-        let (topic, payload) = p.into_parts();
+    pub(crate) fn from_publish(p: Publish) -> Message {
+        let p = starling_codec::PublishParts::from(p);
         Message {
-            qos,
-            topic,
-            payload,
-            retain,
-            dup,
-            packet_id,
-            properties,
+            qos: p.qos_pid.qos(),
+            topic: p.topic,
+            payload: p.payload,
+            retain: p.retain,
+            dup: p.dup,
+            packet_id: p.qos_pid.packet_id(),
+            properties: p.properties,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Application messages as the session hands them over and takes them in.
 
 use bytes::Bytes;
-use starling_codec::{PacketId, Publish, PublishProperties, QoS, QosPid, TopicName};
+use starling_codec::{PacketId, Publish, PublishParts, PublishProperties, QoS, QosPid, TopicName};
 use std::{
     num::NonZeroU32,
     time::{Duration, Instant},
@@ -46,19 +46,24 @@ impl Message {
     }
 
     /// The message carried by a received PUBLISH whose topic is resolved (alias applied).
-    pub fn from_publish(now: Instant, mut publish: Publish) -> Message {
-        let mut properties = std::mem::take(&mut publish.properties);
+    pub fn from_publish(now: Instant, publish: Publish) -> Message {
+        let PublishParts {
+            qos_pid,
+            retain,
+            topic,
+            payload,
+            mut properties,
+            ..
+        } = publish.into();
         let expires_at = properties
             .message_expiry_interval
             .map(|secs| now + Duration::from_secs(u64::from(secs)));
         properties.topic_alias = None;
         properties.subscription_identifiers = Vec::new();
-        let (qos, retain) = (publish.qos_pid.qos(), publish.retain);
-        let (topic, payload) = publish.into_parts();
         Message {
             topic,
             payload,
-            qos,
+            qos: qos_pid.qos(),
             retain,
             properties: properties.into(),
             expires_at,

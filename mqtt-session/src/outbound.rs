@@ -179,18 +179,19 @@ impl Outbound {
     }
 
     /// Records a QoS > 0 PUBLISH that is being sent.
-    pub(crate) fn insert(
-        &mut self,
-        mut publish: Publish,
-        shared_group: Option<std::sync::Arc<str>>,
-    ) {
-        let (qos_pid, retain) = (publish.qos_pid, publish.retain);
-        let properties = std::mem::take(&mut publish.properties).into();
-        let (topic, payload) = publish.into_parts();
-        let body = Body::Owned {
+    pub(crate) fn insert(&mut self, publish: Publish, shared_group: Option<std::sync::Arc<str>>) {
+        let starling_codec::PublishParts {
+            qos_pid,
+            retain,
             topic,
             payload,
             properties,
+            ..
+        } = publish.into();
+        let body = Body::Owned {
+            topic,
+            payload,
+            properties: properties.into(),
         };
         self.record(qos_pid, retain, body, shared_group);
     }

@@ -15,7 +15,7 @@ pub use auth::Auth;
 pub use connack::ConnAck;
 pub use connect::{Connect, Will};
 pub use disconnect::Disconnect;
-pub use publish::Publish;
+pub use publish::{Publish, PublishParts};
 pub use subscribe::{RetainHandling, SubAck, Subscribe, SubscriptionOptions};
 pub use unsubscribe::{UnsubAck, Unsubscribe};
 

@@ -23,7 +23,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 #[cfg_attr(
     feature = "serde",
     derive(serde::Serialize, serde::Deserialize),
-    serde(from = "PublishFields", into = "PublishFields")
+    serde(from = "PublishParts", into = "PublishParts")
 )]
 pub struct Publish {
     /// DUP: this may be a redelivery. Always false for QoS 0.
@@ -153,31 +153,35 @@ impl Publish {
 
     /// Replaces the Topic Name, returning the previous one.
     pub fn replace_topic(&mut self, topic: TopicName) -> TopicName {
-        if let Content::Parts { topic: old, .. } = &mut self.content {
-            return std::mem::replace(old, topic);
-        }
-        let old = self.topic_name();
-        let payload = self.take_payload();
-        self.content = Content::Parts { topic, payload };
-        old
+        std::mem::replace(self.parts_mut().0, topic)
     }
 
     /// Replaces the payload.
     pub fn set_payload(&mut self, payload: Bytes) {
-        let topic = self.topic_name();
-        self.content = Content::Parts { topic, payload };
+        *self.parts_mut().1 = payload;
     }
 
-    /// The Topic Name and the payload, shared with the received frame (no copy).
+    /// The Topic Name and the payload, shared with the received frame (no copy). For every
+    /// part, use [`PublishParts::from`].
     pub fn into_parts(self) -> (TopicName, Bytes) {
         self.content.into_parts()
     }
 
-    /// Takes the payload out, leaving an empty one.
-    fn take_payload(&mut self) -> Bytes {
+    /// Topic and payload as separate values to change in place (a decoded frame is split
+    /// into them first, sharing its memory).
+    fn parts_mut(&mut self) -> (&mut TopicName, &mut Bytes) {
+        if let Content::Frame { .. } = self.content {
+            let empty = Content::Parts {
+                topic: TopicName::empty(),
+                payload: Bytes::new(),
+            };
+            let (topic, payload) = std::mem::replace(&mut self.content, empty).into_parts();
+            self.content = Content::Parts { topic, payload };
+        }
         match &mut self.content {
-            Content::Frame { .. } => self.payload_bytes(),
-            Content::Parts { payload, .. } => std::mem::take(payload),
+            Content::Parts { topic, payload } => (topic, payload),
+            // Made `Parts` just above.
+            Content::Frame { .. } => unreachable!("a frame was just split into parts"),
         }
     }
 
@@ -229,7 +233,7 @@ impl Publish {
     }
 
     /// Appends everything but the payload: the fixed header (whose length covers the payload)
-    /// and the variable header. Writing `self.payload` right after it completes the packet, so
+    /// and the variable header. Writing [`payload`](Self::payload) right after it completes the packet, so
     /// a server fanning one message out to many subscribers can send the shared payload with a
     /// vectored write instead of copying it into every subscriber's buffer.
     #[inline]
@@ -254,7 +258,6 @@ impl Publish {
     /// handles the rest.
     #[inline(always)]
     fn plain(&self, version: ProtocolVersion) -> Option<Plain<'_>> {
-        // `as_bytes`: `TopicName` dereferences to `str` through a UTF-8 re-validation.
         let topic = self.topic_bytes();
         if topic.is_empty() || (version.is_v5() && !self.properties.is_empty()) {
             return None;
@@ -483,39 +486,45 @@ impl std::fmt::Debug for Publish {
     }
 }
 
-/// The serialized form of a [`Publish`]: its fields, topic and payload included.
-#[cfg(feature = "serde")]
-#[derive(serde::Serialize, serde::Deserialize)]
-struct PublishFields {
-    dup: bool,
-    qos_pid: QosPid,
-    retain: bool,
-    topic: TopicName,
-    payload: Bytes,
-    properties: PublishProperties,
+/// A [`Publish`] taken apart, every part owned: what [`Publish::from`] puts together and
+/// `PublishParts::from(publish)` gives back (the topic and the payload still share a decoded
+/// frame: no copy). It is also `Publish`'s serialized form (feature `serde`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PublishParts {
+    /// DUP.
+    pub dup: bool,
+    /// QoS and packet identifier.
+    pub qos_pid: QosPid,
+    /// RETAIN.
+    pub retain: bool,
+    /// Topic Name (empty only with a Topic Alias, MQTT 5).
+    pub topic: TopicName,
+    /// Application payload.
+    pub payload: Bytes,
+    /// MQTT 5 properties.
+    pub properties: PublishProperties,
 }
 
-#[cfg(feature = "serde")]
-impl From<PublishFields> for Publish {
-    fn from(f: PublishFields) -> Publish {
+impl From<PublishParts> for Publish {
+    fn from(p: PublishParts) -> Publish {
         Publish {
-            dup: f.dup,
-            qos_pid: f.qos_pid,
-            retain: f.retain,
-            properties: f.properties,
+            dup: p.dup,
+            qos_pid: p.qos_pid,
+            retain: p.retain,
+            properties: p.properties,
             content: Content::Parts {
-                topic: f.topic,
-                payload: f.payload,
+                topic: p.topic,
+                payload: p.payload,
             },
         }
     }
 }
 
-#[cfg(feature = "serde")]
-impl From<Publish> for PublishFields {
-    fn from(p: Publish) -> PublishFields {
+impl From<Publish> for PublishParts {
+    fn from(p: Publish) -> PublishParts {
         let (topic, payload) = p.content.into_parts();
-        PublishFields {
+        PublishParts {
             dup: p.dup,
             qos_pid: p.qos_pid,
             retain: p.retain,

@@ -1,8 +1,6 @@
 //! Outbound delivery of application messages to the client.
 
-use super::{
-    QueuePolicy, ServerError, ServerEvent, ServerPhase, ServerSession, ZERO_COPY_MIN_PAYLOAD,
-};
+use super::{QueuePolicy, ServerError, ServerEvent, ServerPhase, ServerSession};
 use crate::{alias::AliasUse, message::DeliveryOptions, Message, QueuedMessage};
 use starling_codec::{PacketId, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, TopicName};
 use std::{sync::Arc, time::Instant};
@@ -76,36 +74,21 @@ impl ServerSession {
         };
         let retain = options.retain_flag(&message);
         let start = self.transmit.len();
-        // A large payload is not copied: the header now, the payload shared (`attach`).
-        let attach = message.payload.len() >= ZERO_COPY_MIN_PAYLOAD;
-        let encoded = if attach {
-            Publish::encode_plain_header(
-                self.version,
-                qos_pid,
-                retain,
-                &message.topic,
-                message.payload.len(),
-                &mut self.transmit,
-            )
-        } else {
-            Publish::encode_plain(
-                self.version,
-                qos_pid,
-                retain,
-                &message.topic,
-                &message.payload,
-                &mut self.transmit,
-            )
-        };
-        let len = self.transmit.len() - start + if attach { message.payload.len() } else { 0 };
+        let encoded = Publish::encode_plain_header(
+            self.version,
+            qos_pid,
+            retain,
+            &message.topic,
+            message.payload.len(),
+            &mut self.transmit,
+        );
+        let len = self.transmit.len() - start + message.payload.len();
         // v5 [MQTT-3.1.2-24], v5 [MQTT-3.1.2-25]: too large for the client: discard, behave as sent.
         if encoded.is_err() || len > self.peer_max_packet_size as usize {
             self.transmit.truncate(start);
             return Ok(Delivery::Discarded);
         }
-        if attach {
-            self.attach(message.payload.clone());
-        }
+        self.put_payload(&message.payload, || message.payload.clone());
         let packet_id = qos_pid.packet_id();
         if let Some(id) = packet_id {
             let group = options.shared_group.clone();
@@ -273,17 +256,12 @@ impl ServerSession {
         }
         // Encoded in place (its size is already checked; PUBLISH carries no problem
         // information to strip), then kept for resending with its full topic and no alias.
-        if self.phase != ServerPhase::Closed {
-            if publish.payload().len() >= ZERO_COPY_MIN_PAYLOAD {
-                if publish
-                    .encode_header(self.version, &mut self.transmit)
-                    .is_ok()
-                {
-                    self.attach(publish.payload_bytes());
-                }
-            } else {
-                let _ = publish.encode(self.version, &mut self.transmit);
-            }
+        if self.phase != ServerPhase::Closed
+            && publish
+                .encode_header(self.version, &mut self.transmit)
+                .is_ok()
+        {
+            self.put_payload(publish.payload(), || publish.payload_bytes());
         }
         if qos != QoS::AtMostOnce {
             publish.properties.topic_alias = None;

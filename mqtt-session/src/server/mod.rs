@@ -675,11 +675,16 @@ impl ServerSession {
         }
     }
 
-    /// Sends `payload` right after what is encoded so far, without copying it (the PUBLISH
-    /// header before it was written with `encode_plain_header`/`encode_header`).
-    pub(crate) fn attach(&mut self, payload: Bytes) {
-        let at = self.transmit.len();
-        self.rare_mut().attached.push((at, payload));
+    /// Sends a PUBLISH's payload right after its header (written with `encode_plain_header`
+    /// or `encode_header`): copied into the output when small, attached uncopied (`shared()`,
+    /// see [`transmit_chunks`](Self::transmit_chunks)) from [`ZERO_COPY_MIN_PAYLOAD`] bytes on.
+    pub(crate) fn put_payload(&mut self, payload: &[u8], shared: impl FnOnce() -> Bytes) {
+        if payload.len() < ZERO_COPY_MIN_PAYLOAD {
+            self.transmit.extend_from_slice(payload);
+        } else {
+            let at = self.transmit.len();
+            self.rare_mut().attached.push((at, shared()));
+        }
     }
 
     /// Copies the attached payloads into `transmit` where they go (for callers that take the
