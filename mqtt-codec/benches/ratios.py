@@ -2,7 +2,8 @@
 """Prints peer/starling time ratios per group from criterion's saved estimates.
 
 Usage: python3 mqtt-codec/benches/ratios.py [target/criterion] [baseline, default "new"]
-A ratio above 1 means starling is faster than the peer (mqttbytes) in that group.
+A ratio above 1 means starling is faster than the peer (mqttbytes) in that group;
+mqttbytes/copy_floor is the most any copying encoder could reach (see benches/codec.rs).
 """
 import json, os, sys
 
@@ -24,13 +25,14 @@ for dirpath, _, files in os.walk(root):
 def fmt(ns):
     return f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.1f} ns"
 
-print("| group | starling | starling_header_only | mqttbytes | mqttbytes/starling | mqttbytes/header_only |")
-print("|---|---|---|---|---|---|")
+cols = ["starling", "starling_zero_copy", "copy_floor", "mqttbytes"]
+print("| group | " + " | ".join(cols) + " | mqttbytes/starling | mqttbytes/zero_copy | mqttbytes/copy_floor |")
+print("|---" * (len(cols) + 4) + "|")
 for g in sorted(groups):
     fns = groups[g]
-    ours = fns.get("starling", (None,))[0]
-    hdr = fns.get("starling_header_only", (None,))[0]
-    peer = fns.get("mqttbytes", (None,))[0]
-    cell = lambda t: fmt(t) if t is not None else "–"
+    t = {c: fns.get(c, (None,))[0] for c in cols}
+    cell = lambda x: fmt(x) if x is not None else "–"
     ratio = lambda a, b: f"{a / b:.2f}×" if a and b else "–"
-    print(f"| {g} | {cell(ours)} | {cell(hdr)} | {cell(peer)} | {ratio(peer, ours)} | {ratio(peer, hdr)} |")
+    peer = t["mqttbytes"]
+    print(f"| {g} | " + " | ".join(cell(t[c]) for c in cols)
+          + f" | {ratio(peer, t['starling'])} | {ratio(peer, t['starling_zero_copy'])} | {ratio(peer, t['copy_floor'])} |")
