@@ -22,6 +22,7 @@ pub use unsubscribe::{UnsubAck, Unsubscribe};
 use crate::{
     error::{DecodeError, EncodeError},
     io::{read_varint, varint_len, Counter, Reader, Writer, MAX_VARINT},
+    properties::Properties,
     ProtocolVersion,
 };
 use bytes::{Buf, BufMut, BytesMut};
@@ -153,10 +154,28 @@ pub(crate) trait Body {
     /// pass, before the first byte reaches a real buffer.
     fn write_body<W: Writer>(&self, version: ProtocolVersion, w: &mut W)
         -> Result<(), EncodeError>;
+
+    /// The remaining length, after every check `write_body` makes: by default a counting pass
+    /// of `write_body` itself. A packet with a simpler sum may compute it directly; its tests
+    /// then compare the two.
+    fn remaining_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError>
+    where
+        Self: Sized,
+    {
+        counted_len(self, version)
+    }
 }
 
 /// The remaining length of `body`, after checking that it can be framed at all.
 pub(crate) fn body_len<B: Body>(body: &B, version: ProtocolVersion) -> Result<usize, EncodeError> {
+    body.remaining_len(version)
+}
+
+/// [`Body::remaining_len`] by a counting pass of `write_body`.
+pub(crate) fn counted_len<B: Body>(
+    body: &B,
+    version: ProtocolVersion,
+) -> Result<usize, EncodeError> {
     let mut c = Counter::default();
     body.write_body(version, &mut c)?;
     if c.oversized_binary {
@@ -167,6 +186,21 @@ pub(crate) fn body_len<B: Body>(body: &B, version: ProtocolVersion) -> Result<us
     }
     // Otherwise only a Subscription Identifier (a `NonZeroU32`) can exceed a variable byte
     // integer; writing it would take a fifth byte the counting pass did not count.
+    if c.oversized_varint {
+        return Err(EncodeError::Invalid(
+            "subscription identifier above 268435455",
+        ));
+    }
+    Ok(c.len)
+}
+
+/// The size of a property block with its length prefix, with the checks of [`counted_len`].
+pub(crate) fn properties_len<P: Properties>(p: &P) -> Result<usize, EncodeError> {
+    let mut c = Counter::default();
+    c.put_properties(p);
+    if c.oversized_binary {
+        return Err(EncodeError::Invalid("binary data longer than 65535 bytes"));
+    }
     if c.oversized_varint {
         return Err(EncodeError::Invalid(
             "subscription identifier above 268435455",

@@ -1,9 +1,9 @@
 //! SUBSCRIBE and SUBACK (v5 §3.8–3.9, v3.1.1 §3.8–3.9).
 
-use super::{unsupported, Body, PacketType};
+use super::{properties_len, unsupported, Body, PacketType};
 use crate::{
     error::{DecodeError, EncodeError},
-    io::{Reader, Writer},
+    io::{Reader, Writer, MAX_VARINT},
     properties::{AckProperties, Properties, SubscribeProperties},
     topic::TopicFilter,
     PacketId, ProtocolVersion, QoS, ReasonCode,
@@ -188,17 +188,50 @@ impl Body for Subscribe {
             return Err(unsupported(version, "a subscription identifier"));
         }
         for (filter, options) in &self.filters {
-            // v5 [MQTT-3.8.3-4]: No Local on a shared subscription is a Protocol Error.
-            if options.no_local && filter.is_shared() {
-                return Err(EncodeError::Invalid(
-                    "no local set on a shared subscription",
-                ));
-            }
             w.put_binary(filter.as_mqtt_str().as_bytes());
-            w.put_u8(options.encode(version)?);
+            w.put_u8(options_byte(filter, options, version)?);
         }
         Ok(())
     }
+
+    /// A direct sum (a SUBSCRIBE may hold many filters, and a counting pass costs as much as
+    /// writing them), with the same checks as `write_body`.
+    fn remaining_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        if self.filters.is_empty() {
+            return Err(EncodeError::Invalid("SUBSCRIBE without topic filters"));
+        }
+        let mut len = 2;
+        if version.is_v5() {
+            len += properties_len(&self.properties)?;
+        } else if self.properties.subscription_identifier.is_some() {
+            return Err(unsupported(version, "a subscription identifier"));
+        }
+        for (filter, options) in &self.filters {
+            options_byte(filter, options, version)?;
+            // A filter is an MQTT string: at most 65,535 bytes.
+            len += 3 + filter.as_mqtt_str().as_bytes().len();
+        }
+        if len > MAX_VARINT as usize {
+            return Err(EncodeError::TooLarge(len));
+        }
+        Ok(len)
+    }
+}
+
+/// The options byte of one filter, refusing what cannot be sent.
+#[inline]
+fn options_byte(
+    filter: &TopicFilter,
+    options: &SubscriptionOptions,
+    version: ProtocolVersion,
+) -> Result<u8, EncodeError> {
+    // v5 [MQTT-3.8.3-4]: No Local on a shared subscription is a Protocol Error.
+    if options.no_local && filter.is_shared() {
+        return Err(EncodeError::Invalid(
+            "no local set on a shared subscription",
+        ));
+    }
+    options.encode(version)
 }
 
 /// A SUBACK packet: one reason code per filter of the SUBSCRIBE.
@@ -278,5 +311,80 @@ impl Body for SubAck {
             w.put_u8(b);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RetainHandling, Subscribe, SubscriptionOptions};
+    use crate::packet::{counted_len, Body};
+    use crate::properties::SubscribeProperties;
+    use crate::{MqttStr, PacketId, ProtocolVersion, QoS, TopicFilter};
+    use std::num::NonZeroU32;
+
+    fn subscribe(filters: &[(&'static str, SubscriptionOptions)]) -> Subscribe {
+        Subscribe {
+            packet_id: PacketId::new(9).unwrap(),
+            filters: filters
+                .iter()
+                .map(|&(f, o)| (TopicFilter::from_static(f).unwrap(), o))
+                .collect(),
+            properties: SubscribeProperties::default(),
+        }
+    }
+
+    #[test]
+    fn the_direct_length_agrees_with_the_counting_pass() {
+        let v5_options = SubscriptionOptions {
+            qos: QoS::ExactlyOnce,
+            no_local: true,
+            retain_as_published: true,
+            retain_handling: RetainHandling::DoNotSend,
+        };
+        let shared = ("$share/g/a/+", SubscriptionOptions::new(QoS::AtLeastOnce));
+        let plain = ("a/b/#", SubscriptionOptions::new(QoS::AtMostOnce));
+        let mut cases = vec![
+            // Valid in both versions.
+            subscribe(&[plain]),
+            subscribe(&[
+                plain,
+                shared,
+                ("+", SubscriptionOptions::new(QoS::ExactlyOnce)),
+            ]),
+            // No filters: refused by both versions.
+            subscribe(&[]),
+            // MQTT 5 options: refused by 3.1.1 only.
+            subscribe(&[plain, ("x", v5_options)]),
+            // v5 [MQTT-3.8.3-4]: No Local on a shared subscription.
+            subscribe(&[(shared.0, v5_options)]),
+        ];
+        // A subscription identifier: MQTT 5 only; above a variable byte integer: never.
+        for sid in [7, 268_435_455, 268_435_456] {
+            let mut s = subscribe(&[plain]);
+            s.properties.subscription_identifier = NonZeroU32::new(sid);
+            s.properties.user_properties = vec![(
+                MqttStr::from_static("k").unwrap(),
+                MqttStr::from_static("v").unwrap(),
+            )];
+            cases.push(s);
+        }
+        for s in &cases {
+            for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+                assert_eq!(
+                    s.remaining_len(version),
+                    counted_len(s, version),
+                    "{version:?} {s:?}"
+                );
+            }
+        }
+        // Every outcome above occurs: the comparison is not between two successes only.
+        let outcomes = cases
+            .iter()
+            .flat_map(|s| {
+                [ProtocolVersion::V3_1_1, ProtocolVersion::V5].map(|v| s.remaining_len(v))
+            })
+            .collect::<Vec<_>>();
+        assert!(outcomes.iter().any(|r| r.is_ok()));
+        assert!(outcomes.iter().filter(|r| r.is_err()).count() >= 6);
     }
 }
