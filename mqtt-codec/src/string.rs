@@ -71,6 +71,12 @@ impl MqttStr {
 
 /// Checks the rules of v5 §1.5.4 / v3.1.1 §1.5.3.
 pub(crate) fn validate(bytes: &[u8]) -> Result<(), StringError> {
+    validate_flagged(bytes).map(|_| ())
+}
+
+/// [`validate`], also telling whether the string may hold a wildcard (`+` or `#`): false means
+/// it holds none.
+pub(crate) fn validate_flagged(bytes: &[u8]) -> Result<bool, StringError> {
     if bytes.len() > MAX_STRING_LEN {
         return Err(StringError::TooLong);
     }
@@ -83,7 +89,42 @@ pub(crate) fn validate(bytes: &[u8]) -> Result<(), StringError> {
     if special && bytes.contains(&0) {
         return Err(StringError::ContainsNull);
     }
-    Ok(())
+    Ok(special)
+}
+
+/// The first position of a `+` or `#` in `s` for which `pred` holds, looking at the wildcards
+/// only (in order), found eight bytes at a time.
+#[inline]
+pub(crate) fn find_wildcard(s: &[u8], mut pred: impl FnMut(usize) -> bool) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    // 0x80 in exactly the bytes of `v` equal to `c` (no false positives, unlike the
+    // borrow-based test `scan_topic` uses for a yes/no answer).
+    let equal = |v: u64, c: u8| {
+        let x = v ^ (ONES * u64::from(c));
+        !(((x & LOW7) + LOW7) | x | LOW7)
+    };
+    let mut words = s.chunks_exact(8);
+    let mut base = 0;
+    for word in &mut words {
+        // Words are eight bytes; the fallback (no wildcard) is unreachable.
+        let v = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        let mut mask = equal(v, b'+') | equal(v, b'#');
+        while mask != 0 {
+            let i = base + (mask.trailing_zeros() / 8) as usize;
+            if pred(i) {
+                return Some(i);
+            }
+            mask &= mask - 1;
+        }
+        base += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .zip(base..)
+        .find(|&(&b, i)| (b == b'+' || b == b'#') && pred(i))
+        .map(|(_, i)| i)
 }
 
 /// Whether `topic` holds a NUL, `+` or `#` byte, and whether it holds a non-ASCII byte: one pass,

@@ -131,9 +131,19 @@ pub struct TopicFilter {
 }
 
 impl TopicFilter {
-    /// Validates `bytes` as a topic filter without copying.
+    /// Validates `bytes` as a topic filter without copying: as an MQTT string and as a filter
+    /// in one scan of the bytes.
     pub fn from_bytes(bytes: Bytes) -> Result<TopicFilter, TopicError> {
-        TopicFilter::from_mqtt_str(MqttStr::from_bytes(bytes)?)
+        let wildcard = crate::string::validate_flagged(&bytes)?;
+        let filter_start = share_prefix_len(&bytes)?;
+        check_filter(
+            bytes.get(usize::from(filter_start)..).unwrap_or_default(),
+            wildcard,
+        )?;
+        Ok(TopicFilter {
+            full: MqttStr::from_validated(bytes),
+            filter_start,
+        })
     }
 
     /// A validated topic filter from a static string (no copy).
@@ -144,27 +154,10 @@ impl TopicFilter {
     /// Validates an MQTT string as a topic filter.
     pub fn from_mqtt_str(full: MqttStr) -> Result<TopicFilter, TopicError> {
         let bytes = full.as_bytes();
-        let mut filter_start = 0usize;
-        if let Some(rest) = bytes.strip_prefix(SHARE_PREFIX) {
-            let name_len = rest
-                .iter()
-                .position(|&b| b == b'/')
-                .ok_or(TopicError::InvalidShare)?;
-            let name = &rest[..name_len];
-            if name.is_empty() || name.iter().any(|&b| b == b'+' || b == b'#') {
-                return Err(TopicError::InvalidShare);
-            }
-            filter_start = SHARE_PREFIX.len() + name_len + 1;
-            if filter_start >= bytes.len() {
-                return Err(TopicError::InvalidShare);
-            }
-        }
-        validate_filter(&bytes[filter_start..])?;
-        Ok(TopicFilter {
-            full,
-            // A string is at most 65535 bytes, so the offset fits.
-            filter_start: u16::try_from(filter_start).map_err(|_| TopicError::InvalidShare)?,
-        })
+        let filter_start = share_prefix_len(bytes)?;
+        let filter = bytes.get(usize::from(filter_start)..).unwrap_or_default();
+        check_filter(filter, crate::string::scan_topic(filter).0)?;
+        Ok(TopicFilter { full, filter_start })
     }
 
     /// The whole filter as sent, `$share/…` prefix included.
@@ -230,38 +223,70 @@ fn topic_matches(filter: &str, topic: &str) -> bool {
     }
 }
 
-fn validate_filter(filter: &[u8]) -> Result<(), TopicError> {
+/// The length of a `$share/{ShareName}/` prefix (0 without one), after checking the share name
+/// (v5 [MQTT-4.8.2-1], v5 [MQTT-4.8.2-2]) and that a filter follows it.
+fn share_prefix_len(bytes: &[u8]) -> Result<u16, TopicError> {
+    let Some(rest) = bytes.strip_prefix(SHARE_PREFIX) else {
+        return Ok(0);
+    };
+    let name_len = rest
+        .iter()
+        .position(|&b| b == b'/')
+        .ok_or(TopicError::InvalidShare)?;
+    let name = &rest[..name_len];
+    if name.is_empty() || name.iter().any(|&b| b == b'+' || b == b'#') {
+        return Err(TopicError::InvalidShare);
+    }
+    let filter_start = SHARE_PREFIX.len() + name_len + 1;
+    if filter_start >= bytes.len() {
+        return Err(TopicError::InvalidShare);
+    }
+    // A string is at most 65535 bytes, so the offset fits.
+    u16::try_from(filter_start).map_err(|_| TopicError::InvalidShare)
+}
+
+/// Checks the filter proper (after any share prefix): not empty, `#` only as the whole last
+/// level, `+` only as a whole level. `wildcard` is false when a scan found neither `+` nor `#`
+/// (most filters), which settles it without looking at the bytes again.
+fn check_filter(filter: &[u8], wildcard: bool) -> Result<(), TopicError> {
     if filter.is_empty() {
         return Err(TopicError::Empty);
     }
-    // Most filters have no wildcard (and, being MQTT strings, no NUL): one pass settles them.
-    if !crate::string::scan_topic(filter).0 {
+    if !wildcard {
         return Ok(());
     }
-    // One pass over the bytes, each level checked at its end: `#` only as a whole last level,
-    // `+` only as a whole level (`#` misuse reported first within a level).
-    let check = |len: usize, hash: bool, plus: bool, last: bool| {
-        if hash && (len != 1 || !last) {
-            return Err(TopicError::MisplacedMultiLevelWildcard);
+    // Only the wildcards are looked at: each must have a `/` (or an end of the filter) on both
+    // sides, and `#` must be the last byte.
+    let last = filter.len() - 1;
+    let misplaced = |i: usize| {
+        let after = filter.get(i + 1).copied();
+        let alone_before = i == 0 || filter.get(i - 1) == Some(&b'/');
+        match filter.get(i) {
+            Some(b'+') => !(alone_before && matches!(after, None | Some(b'/'))),
+            _ => !(alone_before && i == last),
         }
-        if plus && len != 1 {
-            return Err(TopicError::MisplacedSingleLevelWildcard);
-        }
-        Ok(())
     };
-    let (mut start, mut hash, mut plus) = (0, false, false);
-    for (i, &b) in filter.iter().enumerate() {
-        match b {
-            b'/' => {
-                check(i - start, hash, plus, false)?;
-                (start, hash, plus) = (i + 1, false, false);
+    match crate::string::find_wildcard(filter, misplaced) {
+        None => Ok(()),
+        // The first level with a misplaced wildcard decides the error; within it, a misplaced
+        // `#` is reported before a misplaced `+`.
+        Some(i) => {
+            let start = filter[..i]
+                .iter()
+                .rposition(|&b| b == b'/')
+                .map_or(0, |p| p + 1);
+            let end = filter[i..]
+                .iter()
+                .position(|&b| b == b'/')
+                .map_or(filter.len(), |p| i + p);
+            let level = &filter[start..end];
+            if level.contains(&b'#') && (level.len() != 1 || end != filter.len()) {
+                Err(TopicError::MisplacedMultiLevelWildcard)
+            } else {
+                Err(TopicError::MisplacedSingleLevelWildcard)
             }
-            b'#' => hash = true,
-            b'+' => plus = true,
-            _ => {}
         }
     }
-    check(filter.len() - start, hash, plus, true)
 }
 
 impl TryFrom<&str> for TopicFilter {
@@ -367,5 +392,83 @@ mod tests {
         assert!(!m("#", "$SYS/x"));
         assert!(!m("+/x", "$SYS/x"));
         assert!(m("$SYS/#", "$SYS/x"));
+    }
+
+    /// The straightforward rules, level by level, as the specification states them: what the
+    /// wildcard-only check must agree with (result and error) on every input.
+    fn reference(bytes: &[u8]) -> Result<u16, TopicError> {
+        crate::string::validate(bytes)?;
+        let mut start = 0;
+        if let Some(rest) = bytes.strip_prefix(SHARE_PREFIX) {
+            let name_len = rest
+                .iter()
+                .position(|&b| b == b'/')
+                .ok_or(TopicError::InvalidShare)?;
+            let name = &rest[..name_len];
+            if name.is_empty() || name.contains(&b'+') || name.contains(&b'#') {
+                return Err(TopicError::InvalidShare);
+            }
+            start = SHARE_PREFIX.len() + name_len + 1;
+            if start >= bytes.len() {
+                return Err(TopicError::InvalidShare);
+            }
+        }
+        let filter = &bytes[start..];
+        if filter.is_empty() {
+            return Err(TopicError::Empty);
+        }
+        let levels: Vec<&[u8]> = filter.split(|&b| b == b'/').collect();
+        for (n, level) in levels.iter().enumerate() {
+            if level.contains(&b'#') && (level.len() != 1 || n + 1 != levels.len()) {
+                return Err(TopicError::MisplacedMultiLevelWildcard);
+            }
+            if level.contains(&b'+') && level.len() != 1 {
+                return Err(TopicError::MisplacedSingleLevelWildcard);
+            }
+        }
+        Ok(start as u16)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// v5 [MQTT-4.7.1-1], v5 [MQTT-4.7.1-2], v3.1.1 [MQTT-4.7.1-2], v3.1.1 [MQTT-4.7.1-3],
+        /// v5 [MQTT-4.8.2-1], v5 [MQTT-4.8.2-2]: the one-scan filter check, through both
+        /// constructors, gives what the level-by-level rules give.
+        #[test]
+        fn filter_checks_agree_with_the_level_by_level_rules(
+            share in proptest::option::of("[a+#/]{0,3}"),
+            body in "[a/+#\\x00é]{0,24}",
+        ) {
+            let text = match share {
+                Some(name) => format!("$share/{name}/{body}"),
+                None => body,
+            };
+            let bytes = Bytes::from(text.into_bytes());
+            let expected = reference(&bytes);
+            let got = TopicFilter::from_bytes(bytes.clone()).map(|f| f.filter_start);
+            proptest::prop_assert_eq!(got, expected);
+            if let Ok(s) = MqttStr::from_bytes(bytes) {
+                let got = TopicFilter::from_mqtt_str(s).map(|f| f.filter_start);
+                proptest::prop_assert_eq!(got, expected);
+            }
+        }
+    }
+
+    #[test]
+    fn wildcards_are_found_exactly_and_in_order() {
+        let s = b"+a#b/++/x#yyyyyyyyyyyy+#\x80\xff##";
+        let expected: Vec<usize> = (0..s.len())
+            .filter(|&i| s[i] == b'+' || s[i] == b'#')
+            .collect();
+        let mut seen = Vec::new();
+        let none = crate::string::find_wildcard(s, |i| {
+            seen.push(i);
+            false
+        });
+        assert_eq!((none, seen), (None, expected.clone()));
+        for &i in &expected {
+            assert_eq!(crate::string::find_wildcard(s, |j| j >= i), Some(i));
+        }
+        assert_eq!(crate::string::find_wildcard(b"", |_| true), None);
     }
 }

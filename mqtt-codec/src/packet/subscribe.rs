@@ -105,10 +105,15 @@ pub(super) fn read_packet_id(r: &mut Reader) -> Result<PacketId, DecodeError> {
 }
 
 pub(super) fn read_filter(r: &mut Reader) -> Result<TopicFilter, DecodeError> {
-    let s = r.string()?;
-    TopicFilter::from_mqtt_str(s).map_err(|e| {
+    // One scan validates it as a string and as a filter.
+    TopicFilter::from_bytes(r.binary()?).map_err(|e| {
+        use crate::string::StringError;
         use crate::topic::TopicError as E;
         DecodeError::TopicFilterInvalid(match e {
+            E::String(StringError::ContainsNull) => {
+                return DecodeError::Malformed("UTF-8 string contains U+0000")
+            }
+            E::String(_) => return DecodeError::Malformed("string is not well-formed UTF-8"),
             E::Empty => "empty topic filter",
             E::MisplacedMultiLevelWildcard => "'#' not alone in the last level",
             E::MisplacedSingleLevelWildcard => "'+' not alone in its level",
