@@ -4,11 +4,12 @@
 use crate::{
     backoff::Backoff,
     options::ConnectOptions,
+    outgoing::Outgoing,
     shared::{Command, DisconnectCommand, PublishCommand, Shared, SubCommand},
     transport::{self, BoxedIo},
     DisconnectReason, Error, Event, Message, PublishOutcome, QueueFull, SubAck, UnsubAck,
 };
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use starling_codec::{ReasonCode, SubscribeProperties};
 use starling_session::{
     ClientCloseReason, ClientError, ClientEvent, ClientPhase, ClientSession, OutboundStage,
@@ -85,7 +86,7 @@ pub(crate) struct Driver {
     sub_waiters: HashMap<u16, SubCommand>,
     /// QoS 0 publishes: resolved once the output stream has passed this offset.
     qos0: VecDeque<(u64, crate::shared::Reply<PublishOutcome>)>,
-    out: BytesMut,
+    out: Outgoing,
     queued_total: u64,
     written_total: u64,
     needs_flush: bool,
@@ -122,7 +123,7 @@ impl Driver {
             subs: VecDeque::new(),
             sub_waiters: HashMap::new(),
             qos0: VecDeque::new(),
-            out: BytesMut::new(),
+            out: Outgoing::default(),
             queued_total: 0,
             written_total: 0,
             needs_flush: false,
@@ -271,9 +272,9 @@ impl Driver {
             };
             if phase == ClientPhase::Closed {
                 // Last words (DISCONNECT), briefly.
-                let out = std::mem::take(&mut self.out);
+                let mut out = std::mem::take(&mut self.out);
                 let done = tokio::time::timeout(CLOSE_GRACE, async {
-                    wr.write_all(&out).await?;
+                    out.write_all(&mut wr).await?;
                     wr.flush().await?;
                     wr.shutdown().await
                 })
@@ -300,7 +301,7 @@ impl Driver {
                     if self.out.is_empty() {
                         wr.flush().await.map(|()| None)
                     } else {
-                        wr.write(&self.out).await.map(Some)
+                        self.out.write_some(&mut wr).await.map(Some)
                     }
                 }, if !self.out.is_empty() || self.needs_flush => match r {
                     Ok(Some(0)) => self.transport_failed(std::io::ErrorKind::WriteZero.into()),
@@ -555,9 +556,8 @@ impl Driver {
     }
 
     fn take_transmit(&mut self) {
-        if let Some(bytes) = self.session.as_mut().and_then(|s| s.poll_transmit()) {
-            self.queued_total += bytes.len() as u64;
-            self.out.extend_from_slice(&bytes);
+        if let Some(session) = self.session.as_mut() {
+            self.queued_total += self.out.take_from(session) as u64;
         }
     }
 

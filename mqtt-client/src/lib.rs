@@ -60,6 +60,7 @@ mod error;
 pub mod format;
 mod message;
 mod options;
+mod outgoing;
 mod shared;
 mod transport;
 

@@ -55,6 +55,7 @@ mod serde_time;
 mod server;
 mod state;
 mod timer;
+mod transmit;
 
 /// Fuzzing entry points, called by the cargo-fuzz targets in `fuzz/` and replayed over the
 /// checked-in corpus by `cargo test`. Not part of the public API.
@@ -74,6 +75,7 @@ pub use message::{DeliveryOptions, Message, MessageProperties};
 pub use outbound::{InflightPublish, OutboundStage};
 pub use server::{
     Accept, CloseReason, ConnectInfo, Delivery, QueuePolicy, ServerConfig, ServerError,
-    ServerEvent, ServerPhase, ServerSession, ZERO_COPY_MIN_PAYLOAD,
+    ServerEvent, ServerPhase, ServerSession,
 };
 pub use state::{QueuedMessage, SessionState, Subscription};
+pub use transmit::ZERO_COPY_MIN_PAYLOAD;

@@ -6,7 +6,7 @@ use crate::{
     alias::{InboundAliases, OutboundAliases},
     outbound::Outbound,
     timer::{Timer, TimerTable},
-    SessionState, Subscription,
+    transmit, SessionState, Subscription,
 };
 use bytes::{Bytes, BytesMut};
 use starling_codec::{
@@ -218,6 +218,8 @@ pub struct ClientSession {
     outbound_aliases: OutboundAliases,
     timers: TimerTable,
     transmit: BytesMut,
+    /// Large PUBLISH payloads not copied into `transmit` (see [`ZERO_COPY_MIN_PAYLOAD`](crate::ZERO_COPY_MIN_PAYLOAD)).
+    attached: transmit::Attached,
     events: VecDeque<ClientEvent>,
 }
 
@@ -271,6 +273,7 @@ impl ClientSession {
             outbound_aliases: OutboundAliases::new(0),
             timers: TimerTable::default(),
             transmit: BytesMut::new(),
+            attached: Vec::new(),
             events: VecDeque::new(),
             config,
         };
@@ -534,13 +537,30 @@ impl ClientSession {
 
     // ----- outputs -----
 
-    /// Everything encoded since the last call, as one buffer.
+    /// Everything encoded since the last call, as one buffer (large payloads copied in: see
+    /// [`transmit_chunks`](Self::transmit_chunks) for the way without that copy).
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        transmit::splice(&mut self.transmit, &mut self.attached);
         if self.transmit.is_empty() {
             None
         } else {
             Some(self.transmit.split().freeze())
         }
+    }
+
+    /// Whether payloads of at least [`ZERO_COPY_MIN_PAYLOAD`](crate::ZERO_COPY_MIN_PAYLOAD)
+    /// bytes are waiting to be sent without having been copied: take the output with
+    /// [`transmit_chunks`](Self::transmit_chunks) (a vectored write) to keep it that way.
+    pub fn has_attached_payloads(&self) -> bool {
+        !self.attached.is_empty()
+    }
+
+    /// Everything encoded since the last call, as chunks to write in order: the encoded bytes,
+    /// split where a large PUBLISH payload goes, and those payloads themselves, shared with the
+    /// caller's message instead of copied. Appends to `out`; the same bytes as
+    /// [`poll_transmit`](Self::poll_transmit).
+    pub fn transmit_chunks(&mut self, out: &mut VecDeque<Bytes>) {
+        transmit::take_chunks(&mut self.transmit, &mut self.attached, out);
     }
 
     /// The next event.
@@ -613,7 +633,26 @@ impl ClientSession {
 
     fn send(&mut self, packet: Packet) {
         // Only packets we build ourselves go through here; they always encode.
-        let _ = packet.encode(self.config.version, &mut self.transmit);
+        match &packet {
+            Packet::Publish(publish) => {
+                // The header, then the payload: a large one attached, not copied.
+                if publish
+                    .encode_header(self.config.version, &mut self.transmit)
+                    .is_ok()
+                {
+                    let attached = &mut self.attached;
+                    transmit::put_payload(
+                        &mut self.transmit,
+                        publish.payload(),
+                        || publish.payload_bytes(),
+                        || attached,
+                    );
+                }
+            }
+            _ => {
+                let _ = packet.encode(self.config.version, &mut self.transmit);
+            }
+        }
     }
 
     /// Sends an acknowledgement in its bare form (Success, no properties: the bytes `send`

@@ -12,7 +12,7 @@ use crate::{
     auth::AuthMethod,
     outbound::{IdMap, IdSet, Outbound},
     timer::{Timer, TimerTable},
-    Message, SessionState, Subscription,
+    transmit, Message, SessionState, Subscription,
 };
 use bytes::{Bytes, BytesMut};
 use starling_codec::{
@@ -24,12 +24,6 @@ use std::{
     collections::VecDeque,
     time::{Duration, Instant},
 };
-
-/// Payloads at least this long are not copied into the output buffer when delivered:
-/// [`ServerSession::transmit_chunks`] hands them out shared with the message, after the PUBLISH
-/// header that precedes them, for a vectored write. Below it, copying costs less than the
-/// extra chunk (a reference count update, an I/O vector entry).
-pub const ZERO_COPY_MIN_PAYLOAD: usize = 4096;
 
 /// Server policy for one connection. The broker builds it from its configuration.
 #[derive(Debug, Clone)]
@@ -301,9 +295,9 @@ struct Rare {
     pending_unsubscribe: IdMap<Vec<TopicFilter>>,
     /// Packets handed to `handle_packet` while the CONNECT awaits the broker's decision.
     deferred: VecDeque<Packet>,
-    /// Payloads of at least [`ZERO_COPY_MIN_PAYLOAD`] bytes, not copied into `transmit`: each
+    /// Payloads of at least [`ZERO_COPY_MIN_PAYLOAD`](crate::ZERO_COPY_MIN_PAYLOAD) bytes, not copied into `transmit`: each
     /// goes after the first `.0` bytes of it (offsets in order).
-    attached: Vec<(usize, Bytes)>,
+    attached: transmit::Attached,
 }
 
 impl Rare {
@@ -648,7 +642,7 @@ impl ServerSession {
         }
     }
 
-    /// Whether payloads of at least [`ZERO_COPY_MIN_PAYLOAD`] bytes are waiting to be sent
+    /// Whether payloads of at least [`ZERO_COPY_MIN_PAYLOAD`](crate::ZERO_COPY_MIN_PAYLOAD) bytes are waiting to be sent
     /// without having been copied: take the output with
     /// [`transmit_chunks`](Self::transmit_chunks) (a vectored write) to keep it that way.
     pub fn has_attached_payloads(&self) -> bool {
@@ -660,52 +654,28 @@ impl ServerSession {
     /// the message (each subscriber's copy costs a reference count, not a copy of the payload).
     /// Appends to `out`.
     pub fn transmit_chunks(&mut self, out: &mut VecDeque<Bytes>) {
-        let mut taken = 0;
-        if let Some(rare) = self.rare.as_deref_mut() {
-            for (at, payload) in rare.attached.drain(..) {
-                if at > taken {
-                    out.push_back(self.transmit.split_to(at - taken).freeze());
-                    taken = at;
-                }
-                out.push_back(payload);
-            }
-        }
-        if !self.transmit.is_empty() {
-            out.push_back(self.transmit.split().freeze());
+        match self.rare.as_deref_mut() {
+            Some(rare) => transmit::take_chunks(&mut self.transmit, &mut rare.attached, out),
+            None => transmit::take_chunks(&mut self.transmit, &mut Vec::new(), out),
         }
     }
 
     /// Sends a PUBLISH's payload right after its header (written with `encode_plain_header`
     /// or `encode_header`): copied into the output when small, attached uncopied (`shared()`,
-    /// see [`transmit_chunks`](Self::transmit_chunks)) from [`ZERO_COPY_MIN_PAYLOAD`] bytes on.
+    /// see [`transmit_chunks`](Self::transmit_chunks)) from [`ZERO_COPY_MIN_PAYLOAD`](crate::ZERO_COPY_MIN_PAYLOAD) bytes on.
     pub(crate) fn put_payload(&mut self, payload: &[u8], shared: impl FnOnce() -> Bytes) {
-        if payload.len() < ZERO_COPY_MIN_PAYLOAD {
-            self.transmit.extend_from_slice(payload);
-        } else {
-            let at = self.transmit.len();
-            self.rare_mut().attached.push((at, shared()));
-        }
+        let rare = &mut self.rare;
+        transmit::put_payload(&mut self.transmit, payload, shared, || {
+            &mut rare.get_or_insert_with(Box::default).attached
+        });
     }
 
     /// Copies the attached payloads into `transmit` where they go (for callers that take the
     /// output as one buffer).
     fn splice_attached(&mut self) {
-        let Some(rare) = self.rare.as_deref_mut() else {
-            return;
-        };
-        if rare.attached.is_empty() {
-            return;
+        if let Some(rare) = self.rare.as_deref_mut() {
+            transmit::splice(&mut self.transmit, &mut rare.attached);
         }
-        let extra: usize = rare.attached.iter().map(|(_, p)| p.len()).sum();
-        let mut out = BytesMut::with_capacity(self.transmit.len() + extra);
-        let mut from = 0;
-        for (at, payload) in rare.attached.drain(..) {
-            out.extend_from_slice(self.transmit.get(from..at).unwrap_or_default());
-            out.extend_from_slice(&payload);
-            from = at;
-        }
-        out.extend_from_slice(self.transmit.get(from..).unwrap_or_default());
-        self.transmit = out;
     }
 
     /// Whether [`poll_event`](Self::poll_event) has something.

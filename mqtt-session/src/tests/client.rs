@@ -2,7 +2,7 @@
 //! topic aliases, SUBSCRIBE/UNSUBSCRIBE, DISCONNECT.
 
 use super::pair::{client_config, topic_name, Pair};
-use super::raw::{pid, publish, pubrel, s, RawClient};
+use super::raw::{decode_all, pid, publish, pubrel, s, RawClient};
 use crate::{
     ClientCloseReason, ClientConfig, ClientError, ClientEvent, ClientPhase, PublishRequest,
     ServerConfig,
@@ -700,5 +700,97 @@ fn pubrel_order_follows_pubrec_order() {
                 Packet::PubRel(PubRel::new(a))
             ]
         );
+    }
+}
+
+#[test]
+fn large_payloads_are_published_shared_not_copied_and_in_order() {
+    use crate::{ClientSession, ZERO_COPY_MIN_PAYLOAD};
+    use std::collections::VecDeque;
+    let big = Bytes::from(vec![0xC3; ZERO_COPY_MIN_PAYLOAD + 5]);
+    let small = Bytes::from_static(b"small");
+    let chunks_of = |session: &mut ClientSession| {
+        assert!(session.has_attached_payloads());
+        let mut chunks = VecDeque::new();
+        session.transmit_chunks(&mut chunks);
+        assert!(!session.has_attached_payloads());
+        assert!(session.poll_transmit().is_none());
+        chunks
+    };
+    let shared_count = |chunks: &VecDeque<Bytes>| {
+        chunks
+            .iter()
+            .filter(|c| c.as_ptr() == big.as_ptr() && c.len() == big.len())
+            .count()
+    };
+    let join = |chunks: &VecDeque<Bytes>| -> Bytes {
+        chunks.iter().flat_map(|c| c.iter().copied()).collect()
+    };
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        let send = |raw: &mut RawClient| {
+            let now = raw.now();
+            for (payload, qos) in [
+                (&small, QoS::AtMostOnce),
+                (&big, QoS::AtLeastOnce),
+                (&small, QoS::AtLeastOnce),
+                (&big, QoS::ExactlyOnce),
+                (&big, QoS::AtMostOnce),
+            ] {
+                let mut r = PublishRequest::new(topic_name("big/t"), payload.clone(), qos);
+                if version.is_v5() {
+                    r.properties.content_type = Some(s("application/octet-stream"));
+                }
+                raw.session.publish(now, r).unwrap();
+            }
+        };
+        // Taken as chunks: the three large payloads are the caller's own memory.
+        let mut raw = connected(version);
+        send(&mut raw);
+        let chunks = chunks_of(&mut raw.session);
+        assert_eq!(shared_count(&chunks), 3, "{version:?}");
+        let joined = join(&chunks);
+
+        // Taken as one buffer: the same bytes.
+        let mut other = connected(version);
+        send(&mut other);
+        let one_buffer = other.session.poll_transmit().unwrap();
+        assert_eq!(joined, one_buffer, "{version:?}");
+        let got: Vec<_> = decode_all(version, Some(joined))
+            .into_iter()
+            .map(|p| match p {
+                Packet::Publish(p) => (p.payload().len(), p.dup),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let n = big.len();
+        assert_eq!(
+            got,
+            [(5, false), (n, false), (5, false), (n, false), (n, false)]
+        );
+
+        // Resent on a resumed session (DUP set, v5 [MQTT-4.4.0-1]): still not copied.
+        let now = raw.now();
+        let state = raw.session.into_state();
+        let mut config = client_config(version);
+        config.clean_start = false;
+        let mut resumed = ClientSession::resume(now, config, state);
+        let _connect = resumed.poll_transmit();
+        let mut ack = ConnAck::new(ReasonCode::Success);
+        ack.session_present = true;
+        let mut buf = bytes::BytesMut::new();
+        Packet::ConnAck(Box::new(ack))
+            .encode(version, &mut buf)
+            .unwrap();
+        resumed.handle_bytes(now, &mut buf);
+        let chunks = chunks_of(&mut resumed);
+        assert_eq!(shared_count(&chunks), 2, "{version:?}");
+        let resent: Vec<_> = decode_all(version, Some(join(&chunks)))
+            .into_iter()
+            .map(|p| match p {
+                Packet::Publish(p) => (p.payload().len(), p.dup, p.payload() == &big[..]),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(resent, [(n, true, true), (5, true, false), (n, true, true)]);
     }
 }
