@@ -10,8 +10,8 @@
 //! drained and checked:
 //!
 //! - nothing panics;
-//! - every transmitted buffer decodes as whole packets of the session's version, none larger
-//!   than the peer's Maximum Packet Size;
+//! - every transmitted buffer (taken whole, or as chunks with large payloads shared) decodes as
+//!   whole packets of the session's version, none larger than the peer's Maximum Packet Size;
 //! - no new QoS 1/2 PUBLISH reuses a packet id whose flow has not finished, and a DUP PUBLISH or
 //!   a PUBREL only uses one that has not;
 //! - no more QoS 1/2 flows on the wire of a connection than the peer's Receive Maximum;
@@ -35,7 +35,7 @@ use starling_codec::{
     Unsubscribe, UnsubscribeProperties, Will, WillProperties, MAX_PACKET_SIZE,
 };
 use std::{
-    collections::HashSet,
+    collections::{HashSet, VecDeque},
     num::{NonZeroU16, NonZeroU32},
     time::{Duration, Instant},
 };
@@ -154,8 +154,10 @@ impl Input<'_> {
     }
 
     fn payload(&mut self) -> Bytes {
-        let n = match self.below(8) {
+        let n = match self.below(9) {
             7 => 300,
+            // Sent without a copy (attached after its header): see `take_output`.
+            8 => crate::ZERO_COPY_MIN_PAYLOAD + self.below(3),
             n => n * 3,
         };
         Bytes::from(vec![b'p'; n])
@@ -584,6 +586,49 @@ fn trace(what: std::fmt::Arguments<'_>) {
     }
 }
 
+/// A session's output, taken either way.
+trait Output {
+    fn poll_transmit(&mut self) -> Option<Bytes>;
+    fn transmit_chunks(&mut self, out: &mut VecDeque<Bytes>);
+}
+
+impl Output for ServerSession {
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        ServerSession::poll_transmit(self)
+    }
+    fn transmit_chunks(&mut self, out: &mut VecDeque<Bytes>) {
+        ServerSession::transmit_chunks(self, out);
+    }
+}
+
+impl Output for ClientSession {
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        ClientSession::poll_transmit(self)
+    }
+    fn transmit_chunks(&mut self, out: &mut VecDeque<Bytes>) {
+        ClientSession::transmit_chunks(self, out);
+    }
+}
+
+/// Everything the session transmitted, as one buffer: taken whole (`poll_transmit`, large
+/// payloads copied in) and, every other time, as chunks (`transmit_chunks`, large payloads
+/// shared) joined here, so every property is checked on both ways of taking the output.
+fn take_output(session: &mut impl Output, chunked: &mut bool) -> Option<Bytes> {
+    *chunked = !*chunked;
+    if !*chunked {
+        return session.poll_transmit();
+    }
+    let mut chunks = VecDeque::new();
+    session.transmit_chunks(&mut chunks);
+    assert!(chunks.iter().all(|c| !c.is_empty()), "an empty chunk");
+    let joined: Bytes = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+    assert!(
+        session.poll_transmit().is_none(),
+        "output left after taking chunks"
+    );
+    (!joined.is_empty()).then_some(joined)
+}
+
 /// Decodes a transmitted buffer: whole packets of `version`, each at most `max` bytes.
 fn decode_transmit(bytes: &Bytes, version: ProtocolVersion, max: u32) -> Vec<Packet> {
     trace(format_args!("  transmit {version} {bytes:02x?}"));
@@ -734,6 +779,8 @@ struct ServerHarness {
     /// The accepted CONNECT's Maximum Packet Size and Receive Maximum (the session lets the
     /// CONNECT go once accepted).
     accepted_limits: (u32, usize),
+    /// How the next output is taken (see `take_output`).
+    chunked: bool,
 }
 
 impl ServerHarness {
@@ -777,6 +824,7 @@ impl ServerHarness {
             ids: OutboundIds::default(),
             closed: false,
             accepted_limits: (MAX_PACKET_SIZE, usize::from(u16::MAX)),
+            chunked: false,
         }
     }
 
@@ -988,7 +1036,7 @@ impl ServerHarness {
         }
         let max = self.peer_max_packet_size();
         let mut answered = false;
-        if let Some(bytes) = self.session.poll_transmit() {
+        if let Some(bytes) = take_output(&mut self.session, &mut self.chunked) {
             assert!(
                 !was_closed,
                 "server transmitted after Closed: {:?}",
@@ -1035,6 +1083,8 @@ struct ClientHarness {
     recent: Vec<u16>,
     ids: OutboundIds,
     closed: bool,
+    /// How the next output is taken (see `take_output`).
+    chunked: bool,
 }
 
 impl ClientHarness {
@@ -1069,6 +1119,7 @@ impl ClientHarness {
             recent: Vec::new(),
             ids: OutboundIds::default(),
             closed: false,
+            chunked: false,
         };
         h.drain(false, false);
         h
@@ -1206,7 +1257,7 @@ impl ClientHarness {
                 _ => {}
             }
         }
-        if let Some(bytes) = self.session.poll_transmit() {
+        if let Some(bytes) = take_output(&mut self.session, &mut self.chunked) {
             assert!(!was_closed, "client transmitted after Closed");
             let version = self.session.version();
             for packet in decode_transmit(&bytes, version, self.server_max_packet_size) {
