@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Will delay, retain handling and retain-as-published over real sockets (the core's simulated
+//! Wills (delay, retain flag, user properties), retain handling, retain-as-published, replacing
+//! a subscription and shared subscription QoS over real sockets (the core's simulated
 //! world covers them in virtual time; these prove the wiring). Absence of a message is shown
 //! by ordering: a marker published afterwards must be the next thing received.
 
@@ -150,6 +151,184 @@ async fn retain_handling_0_1_2_and_retain_as_published() {
     p.send(publish("live", "now", true)).await;
     assert!(next_publish(&mut rap).await.retain);
     assert!(!next_publish(&mut plain).await.retain);
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn wills_keep_their_user_property_order_and_retain_flag() {
+    let b = TestBroker::start().await;
+    let mut watcher = Raw::connect_ok(b.addr, ProtocolVersion::V5, "will-watcher").await;
+    let mut o = SubscriptionOptions::new(QoS::AtMostOnce);
+    // See the RETAIN flag as the will set it.
+    o.retain_as_published = true;
+    subscribed(&mut watcher, "wills/#", o).await;
+    let s = |x: &str| starling_codec::MqttStr::try_from(x).unwrap();
+    let props = [("k", "1"), ("a", "2"), ("k", "3"), ("z", "4"), ("k", "5")];
+
+    // v5 [MQTT-3.1.3-10]: the user properties, repeated keys included, in their order.
+    let mut c = connect_packet(ProtocolVersion::V5, "ordered");
+    let mut w = will("wills/ordered", b"gone");
+    w.properties.user_properties = props.iter().map(|(k, v)| (s(k), s(v))).collect();
+    c.will = Some(w);
+    let (raw, _) = Raw::connect(b.addr, c).await;
+    drop(raw); // no DISCONNECT: the will goes out
+    let p = next_publish(&mut watcher).await;
+    assert_eq!(p.topic(), "wills/ordered");
+    let got: Vec<_> = p
+        .properties
+        .user_properties
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(got, props);
+
+    // v3.1.1 [MQTT-3.1.2-16], v5 [MQTT-3.1.2-14]: Will Retain 0 publishes it non-retained
+    // (and so it is not kept: a later subscriber gets nothing); v3.1.1 [MQTT-3.1.2-17],
+    // v5 [MQTT-3.1.2-15]: Will Retain 1 publishes it retained.
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        for retain in [false, true] {
+            let topic = format!("wills/{version:?}/{retain}");
+            let mut c = connect_packet(version, &format!("retain-{version:?}-{retain}"));
+            let mut w = will(&topic, b"bye");
+            w.retain = retain;
+            c.will = Some(w);
+            let (raw, _) = Raw::connect(b.addr, c).await;
+            drop(raw);
+            let p = next_publish(&mut watcher).await;
+            assert_eq!((p.topic(), p.retain), (topic.as_str(), retain));
+            let mut late = Raw::connect_ok(b.addr, ProtocolVersion::V5, "late").await;
+            subscribed(&mut late, &topic, SubscriptionOptions::new(QoS::AtMostOnce)).await;
+            if retain {
+                let r = next_publish(&mut late).await;
+                assert!(r.retain && r.payload() == b"bye");
+            } else {
+                let mut marker = Raw::connect_ok(b.addr, ProtocolVersion::V5, "marker").await;
+                nothing_before_marker(&mut marker, &mut late, &topic).await;
+                // The watcher sees the marker too.
+                assert_eq!(next_publish(&mut watcher).await.payload(), b"marker");
+            }
+        }
+    }
+    b.shutdown().await;
+}
+
+/// v5 [MQTT-3.8.4-4]: a SUBSCRIBE that replaces a subscription (Retain Handling 0) sends the
+/// retained messages again, and loses none of the messages already queued for it.
+#[tokio::test]
+async fn replacing_a_subscription_resends_retained_and_loses_nothing_queued() {
+    let b = TestBroker::start().await;
+    let mut p = Raw::connect_ok(b.addr, ProtocolVersion::V5, "replace-pub").await;
+    p.send(publish("re/kept", "retained", true)).await;
+    // Receive Maximum 1: one QoS 1 message in flight, the rest wait in the session's queue.
+    let mut c = connect_packet(ProtocolVersion::V5, "replace-sub");
+    c.properties.receive_maximum = std::num::NonZeroU16::new(1);
+    let (mut s, _) = Raw::connect(b.addr, c).await;
+    let o = SubscriptionOptions::new(QoS::AtLeastOnce);
+    subscribed(&mut s, "re/#", o).await;
+    let r = next_publish(&mut s).await;
+    assert!(r.retain && r.payload() == b"retained");
+    let ack =
+        |p: &Publish| Packet::PubAck(starling_codec::PubAck::new(p.qos_pid.packet_id().unwrap()));
+    let n = 5;
+    for i in 0..n {
+        let mut m = Publish::new(
+            TopicName::try_from("re/live").unwrap(),
+            QosPid::AtLeastOnce(starling_codec::PacketId::new(100 + i).unwrap()),
+            Bytes::from(format!("m{i}")),
+        );
+        m.retain = false;
+        p.send(Packet::Publish(m)).await;
+        assert!(matches!(p.recv().await, Packet::PubAck(_)));
+    }
+    // m0 is in flight (unacknowledged), m1.. are queued. Replace the subscription.
+    let first = next_publish(&mut s).await;
+    assert_eq!(first.payload(), b"m0");
+    s.send(subscribe("re/#", o)).await;
+    // Then take everything: the SUBACK, the retained message again, and every live message.
+    let mut live = vec![first.payload().to_vec()];
+    let mut suback = false;
+    let mut retained_again = false;
+    s.send(ack(&first)).await;
+    while live.len() < usize::from(n) || !suback || !retained_again {
+        match s.recv().await {
+            Packet::SubAck(_) => suback = true,
+            Packet::Publish(m) if m.retain => {
+                // Retained at QoS 0: nothing to acknowledge.
+                assert_eq!(m.payload(), b"retained");
+                retained_again = true;
+            }
+            Packet::Publish(m) => {
+                live.push(m.payload().to_vec());
+                s.send(ack(&m)).await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let expected: Vec<Vec<u8>> = (0..n).map(|i| format!("m{i}").into_bytes()).collect();
+    assert_eq!(live, expected);
+    b.shutdown().await;
+}
+
+/// v5 [MQTT-4.8.2-3]: each member of a shared subscription gets the messages the group hands
+/// it at no more than the QoS granted to its own subscription.
+#[tokio::test]
+async fn shared_subscription_members_get_their_own_granted_qos() {
+    let b = TestBroker::start().await;
+    let mut low = Raw::connect_ok(b.addr, ProtocolVersion::V5, "member-qos0").await;
+    let mut high = Raw::connect_ok(b.addr, ProtocolVersion::V5, "member-qos1").await;
+    subscribed(
+        &mut low,
+        "$share/g/jobs/#",
+        SubscriptionOptions::new(QoS::AtMostOnce),
+    )
+    .await;
+    subscribed(
+        &mut high,
+        "$share/g/jobs/#",
+        SubscriptionOptions::new(QoS::AtLeastOnce),
+    )
+    .await;
+    let mut p = Raw::connect_ok(b.addr, ProtocolVersion::V5, "jobs-pub").await;
+    let n = 6u16;
+    for i in 0..n {
+        p.send(Packet::Publish(Publish::new(
+            TopicName::try_from("jobs/x").unwrap(),
+            QosPid::ExactlyOnce(starling_codec::PacketId::new(i + 1).unwrap()),
+            Bytes::from(format!("job{i}")),
+        )))
+        .await;
+        let Packet::PubRec(rec) = p.recv().await else {
+            panic!("expected PUBREC")
+        };
+        p.send(Packet::PubRel(starling_codec::PubRel::new(rec.packet_id)))
+            .await;
+        assert!(matches!(p.recv().await, Packet::PubComp(_)));
+    }
+    // Every job reaches exactly one member; count what each got, at which QoS.
+    let mut got = Vec::new();
+    let mut counts = [0usize; 2];
+    while got.len() < usize::from(n) {
+        let (member, m) = tokio::select! {
+            m = next_publish(&mut low) => (0, m),
+            m = next_publish(&mut high) => (1, m),
+        };
+        let granted = [QoS::AtMostOnce, QoS::AtLeastOnce][member];
+        assert_eq!(m.qos_pid.qos(), granted, "member {member} got {m:?}");
+        if let Some(id) = m.qos_pid.packet_id() {
+            high.send(Packet::PubAck(starling_codec::PubAck::new(id)))
+                .await;
+        }
+        counts[member] += 1;
+        got.push(String::from_utf8(m.payload().to_vec()).unwrap());
+    }
+    got.sort();
+    let mut expected: Vec<String> = (0..n).map(|i| format!("job{i}")).collect();
+    expected.sort();
+    assert_eq!(got, expected);
+    assert!(
+        counts[0] > 0 && counts[1] > 0,
+        "both members served: {counts:?}"
+    );
     b.shutdown().await;
 }
 
