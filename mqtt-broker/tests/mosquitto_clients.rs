@@ -185,7 +185,8 @@ async fn persistent_session_of_mosquitto_sub_c_gets_what_was_queued_offline() {
         for m in ["queued1", "queued2"] {
             publ(&b, v, args!["-q", 1, "-t", topic, "-m", m]).await;
         }
-        // Second visit: the queued QoS 1 messages arrive (v3.1.1 [MQTT-3.1.2-4]).
+        // Second visit: the queued QoS 1 messages arrive (v3.1.1 [MQTT-3.1.2-4]): the server
+        // added them to the offline session's state (v3.1.1 [MQTT-4.5.0-1], v5 [MQTT-4.5.0-1]).
         let mut a = base(&b, v, &id);
         a.extend(opts);
         a.extend(args!["-C", 2, "-W", 10]);

@@ -332,6 +332,58 @@ async fn shared_subscription_members_get_their_own_granted_qos() {
     b.shutdown().await;
 }
 
+/// v5 [MQTT-4.8.2-6]: a member that refuses a message of its shared subscription (PUBACK with
+/// a reason code of 0x80 or more) makes the server discard it, not hand it to another member.
+#[tokio::test]
+async fn a_refused_shared_message_is_discarded_not_passed_on() {
+    let b = TestBroker::start().await;
+    let o = SubscriptionOptions::new(QoS::AtLeastOnce);
+    let mut members = [
+        Raw::connect_ok(b.addr, ProtocolVersion::V5, "refuser-a").await,
+        Raw::connect_ok(b.addr, ProtocolVersion::V5, "refuser-b").await,
+    ];
+    for m in &mut members {
+        subscribed(m, "$share/r/work/#", o).await;
+    }
+    let mut p = Raw::connect_ok(b.addr, ProtocolVersion::V5, "work-pub").await;
+    let send = |i: u16| {
+        Packet::Publish(Publish::new(
+            TopicName::try_from("work/x").unwrap(),
+            QosPid::AtLeastOnce(starling_codec::PacketId::new(i + 1).unwrap()),
+            Bytes::from(format!("w{i}")),
+        ))
+    };
+    // Whoever gets w0 refuses it.
+    p.send(send(0)).await;
+    assert!(matches!(p.recv().await, Packet::PubAck(_)));
+    let [a, other] = &mut members;
+    let (refuser, m) = tokio::select! {
+        m = next_publish(a) => (0, m),
+        m = next_publish(other) => (1, m),
+    };
+    assert_eq!(m.payload(), b"w0");
+    let mut refusal = starling_codec::PubAck::new(m.qos_pid.packet_id().unwrap());
+    refusal.reason_code = starling_codec::ReasonCode::UnspecifiedError;
+    members[refuser].send(Packet::PubAck(refusal)).await;
+    // The next messages go round the group: the other member's first is w1, not w0, and the
+    // refuser's next is w2 (w0 is not offered again).
+    for i in 1..=2 {
+        p.send(send(i)).await;
+        assert!(matches!(p.recv().await, Packet::PubAck(_)));
+    }
+    let other = 1 - refuser;
+    let m = next_publish(&mut members[other]).await;
+    assert_eq!(m.payload(), b"w1");
+    let m = next_publish(&mut members[refuser]).await;
+    assert_eq!(m.payload(), b"w2");
+    // Nor later: the other member's next message is w3.
+    p.send(send(3)).await;
+    assert!(matches!(p.recv().await, Packet::PubAck(_)));
+    let m = next_publish(&mut members[other]).await;
+    assert_eq!(m.payload(), b"w3");
+    b.shutdown().await;
+}
+
 /// Payloads of `ZERO_COPY_MIN_PAYLOAD` bytes or more leave the broker shared with the message,
 /// in vectored writes; mixed with small ones they must still reach every subscriber whole and
 /// in order, over the plain path (3.1.1, MQTT 5 without properties) and the general one (MQTT 5
