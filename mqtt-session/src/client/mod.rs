@@ -218,7 +218,8 @@ pub struct ClientSession {
     outbound_aliases: OutboundAliases,
     timers: TimerTable,
     transmit: BytesMut,
-    /// Large PUBLISH payloads not copied into `transmit` (see [`ZERO_COPY_MIN_PAYLOAD`](crate::ZERO_COPY_MIN_PAYLOAD)).
+    /// Large PUBLISH payloads not copied into `transmit` (see
+    /// [`ZERO_COPY_MIN_PAYLOAD`](crate::ZERO_COPY_MIN_PAYLOAD)).
     attached: transmit::Attached,
     events: VecDeque<ClientEvent>,
 }

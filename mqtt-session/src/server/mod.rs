@@ -295,8 +295,8 @@ struct Rare {
     pending_unsubscribe: IdMap<Vec<TopicFilter>>,
     /// Packets handed to `handle_packet` while the CONNECT awaits the broker's decision.
     deferred: VecDeque<Packet>,
-    /// Payloads of at least [`ZERO_COPY_MIN_PAYLOAD`](crate::ZERO_COPY_MIN_PAYLOAD) bytes, not copied into `transmit`: each
-    /// goes after the first `.0` bytes of it (offsets in order).
+    /// Payloads of at least [`ZERO_COPY_MIN_PAYLOAD`](crate::ZERO_COPY_MIN_PAYLOAD) bytes, not
+    /// copied into `transmit`: each goes after the first `.0` bytes of it (offsets in order).
     attached: transmit::Attached,
 }
 
@@ -642,8 +642,8 @@ impl ServerSession {
         }
     }
 
-    /// Whether payloads of at least [`ZERO_COPY_MIN_PAYLOAD`](crate::ZERO_COPY_MIN_PAYLOAD) bytes are waiting to be sent
-    /// without having been copied: take the output with
+    /// Whether payloads of at least [`ZERO_COPY_MIN_PAYLOAD`](crate::ZERO_COPY_MIN_PAYLOAD)
+    /// bytes are waiting to be sent without having been copied: take the output with
     /// [`transmit_chunks`](Self::transmit_chunks) (a vectored write) to keep it that way.
     pub fn has_attached_payloads(&self) -> bool {
         self.rare.as_ref().is_some_and(|r| !r.attached.is_empty())
@@ -662,7 +662,8 @@ impl ServerSession {
 
     /// Sends a PUBLISH's payload right after its header (written with `encode_plain_header`
     /// or `encode_header`): copied into the output when small, attached uncopied (`shared()`,
-    /// see [`transmit_chunks`](Self::transmit_chunks)) from [`ZERO_COPY_MIN_PAYLOAD`](crate::ZERO_COPY_MIN_PAYLOAD) bytes on.
+    /// see [`transmit_chunks`](Self::transmit_chunks)) from
+    /// [`ZERO_COPY_MIN_PAYLOAD`](crate::ZERO_COPY_MIN_PAYLOAD) bytes on.
     pub(crate) fn put_payload(&mut self, payload: &[u8], shared: impl FnOnce() -> Bytes) {
         let rare = &mut self.rare;
         transmit::put_payload(&mut self.transmit, payload, shared, || {
